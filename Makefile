@@ -1,0 +1,43 @@
+# The two commands: `make dev` runs the whole product, `make test` runs the whole suite.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install dev test lint format bench-api browsers clean-data
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# The CPU build of torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+dev: install
+	$(PY) scripts/dev.py
+
+test: install browsers
+	$(PY) scripts/run_tests.py $(ARGS)
+
+# Debian's Chromium for the Playwright browser tests (a test tool's own browser download cannot work here).
+browsers:
+	@test -x /usr/bin/chromium || (echo "installing Debian chromium for the browser tests" && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) || \
+		echo "warning: could not install chromium; browser tests will be skipped")
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench-api: install
+	$(PY) bench/api.py
+
+clean-data:
+	-$(PY) scripts/devdb.py stop
+	rm -rf .data

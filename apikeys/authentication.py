@@ -1,0 +1,91 @@
+"""`Authorization: Bearer tr_live_…` or `X-API-KEY: tr_live_…`."""
+
+from dataclasses import dataclass, field
+
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+
+from accounts.models import Member, Workspace
+from apikeys.hashing import hash_key, hashes_match, looks_like_key
+from apikeys.models import ApiKey
+
+LAST_USED_RESOLUTION_SECONDS = 60
+
+
+class ApiKeyError(exceptions.AuthenticationFailed):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.error_code = code
+
+
+class MissingApiKey(exceptions.NotAuthenticated):
+    error_code = "missing_api_key"
+    default_detail = "An API key is required: send `Authorization: Bearer tr_live_…` or `X-API-KEY`."
+
+
+@dataclass
+class ApiKeyPrincipal:
+    """What `request.user` is on API views: the key, its workspace, member and scopes."""
+
+    key_id: str
+    workspace: Workspace
+    member: Member
+    scopes: frozenset[str]
+    allowed_mind_ids: frozenset[str] = field(default_factory=frozenset)
+    is_authenticated: bool = True
+
+    def has_scope(self, scope: str) -> bool:
+        return scope == "any" or scope in self.scopes
+
+    def can_access_mind(self, mind_id: str) -> bool:
+        return not self.allowed_mind_ids or mind_id in self.allowed_mind_ids
+
+
+def key_from_headers(meta: dict) -> str | None:
+    authorization = meta.get("HTTP_AUTHORIZATION", "").strip()
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return authorization  # malformed: reported as an invalid key, not a missing one
+    return meta.get("HTTP_X_API_KEY", "").strip() or None
+
+
+def principal_for_key(plaintext: str) -> ApiKeyPrincipal:
+    if not looks_like_key(plaintext):
+        raise ApiKeyError("invalid_api_key", "The API key is not valid.")
+    api_key = (
+        ApiKey.objects.select_related("workspace", "member").filter(key_hash=hash_key(plaintext)).first()
+    )
+    if api_key is None or api_key.revoked_at is not None or not hashes_match(api_key.key_hash, plaintext):
+        raise ApiKeyError("invalid_api_key", "The API key is not valid or has been revoked.")
+    if api_key.is_expired:
+        raise ApiKeyError("api_key_expired", "The API key has expired. Create a new one.")
+    _touch_last_used(api_key)
+    return ApiKeyPrincipal(
+        key_id=api_key.id,
+        workspace=api_key.workspace,
+        member=api_key.member,
+        scopes=frozenset(api_key.scopes),
+        allowed_mind_ids=frozenset(api_key.allowed_mind_ids or []),
+    )
+
+
+def _touch_last_used(api_key: ApiKey) -> None:
+    # Writes at most once a minute per key: the Redis `add` succeeds only for the first request in that minute.
+    if cache.add(f"apikey-used:{api_key.id}", 1, LAST_USED_RESOLUTION_SECONDS):
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    def authenticate(self, request):
+        plaintext = key_from_headers(request.META)
+        if plaintext is None:
+            raise MissingApiKey()
+        principal = principal_for_key(plaintext)
+        return principal, principal.key_id
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'

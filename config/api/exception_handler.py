@@ -1,0 +1,101 @@
+"""One error envelope for every failure: `{"status": "error", "code", "message", "details"}`."""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from config.api.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"status": "error", "code": code, "message": message, "details": details or {}}
+
+
+def error_json_response(status_code: int, code: str, message: str, details=None, headers=None) -> JsonResponse:
+    """For code paths outside DRF views (middleware, 404/500 handlers)."""
+    response = JsonResponse(error_body(code, message, details), status=status_code)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _flatten_validation(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    fields: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors" and not prefix:
+                name = "_"
+            fields.update(_flatten_validation(value, name))
+    elif isinstance(detail, list):
+        if all(not isinstance(item, (dict, list)) for item in detail):
+            fields[prefix or "_"] = [str(item) for item in detail]
+        else:
+            for index, item in enumerate(detail):
+                fields.update(_flatten_validation(item, f"{prefix}[{index}]"))
+    else:
+        fields[prefix or "_"] = [str(detail)]
+    return fields
+
+
+def _validation_message(fields: dict[str, list[str]]) -> str:
+    if not fields:
+        return "The request is not valid."
+    name, messages = next(iter(fields.items()))
+    return messages[0] if name == "_" else f"{name}: {messages[0]}"
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    headers: dict[str, str] = {}
+    if isinstance(exc, ApplicationError):
+        set_rollback()
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    if isinstance(exc, exceptions.ValidationError):
+        set_rollback()
+        fields = _flatten_validation(exc.detail)
+        return Response(
+            error_body("validation_error", _validation_message(fields), {"fields": fields}),
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, exceptions.APIException):
+        set_rollback()
+        code = getattr(exc, "error_code", None) or {
+            exceptions.ParseError: "malformed_request",
+            exceptions.UnsupportedMediaType: "unsupported_media_type",
+            exceptions.MethodNotAllowed: "method_not_allowed",
+            exceptions.NotFound: "not_found",
+            exceptions.NotAcceptable: "not_acceptable",
+            exceptions.Throttled: "rate_limited",
+            exceptions.NotAuthenticated: "missing_api_key",
+            exceptions.AuthenticationFailed: "invalid_api_key",
+            exceptions.PermissionDenied: "forbidden",
+        }.get(type(exc), "bad_request")
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            headers["Retry-After"] = str(max(1, int(exc.wait)))
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        detail = exc.detail
+        message = str(detail if not isinstance(detail, (list, dict)) else exc.default_detail)
+        if isinstance(exc, exceptions.NotFound):
+            message = "Not found."
+        details = getattr(exc, "error_details", None) or {}
+        return Response(error_body(code, message, details), status=exc.status_code, headers=headers)
+
+    logger.exception("Unhandled error in API view", exc_info=exc)
+    set_rollback()
+    return Response(
+        error_body("internal_error", "An internal error occurred. It has been logged."),
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )

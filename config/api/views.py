@@ -1,0 +1,52 @@
+"""The one base class every API view inherits.
+
+It fixes API-key authentication, per-method scopes, rate limiting and workspace scoping, so a view
+cannot forget them: a view only declares `required_scopes` and reads `self.workspace`.
+"""
+
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Workspace
+from apikeys.authentication import ApiKeyAuthentication, ApiKeyPrincipal
+from apikeys.permissions import HasRequiredScopes
+from config.api.throttling import ApiKeyRateThrottle, apply_rate_limit_headers
+
+
+class WorkspaceApiView(APIView):
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasRequiredScopes]
+    throttle_classes = [ApiKeyRateThrottle]
+    # {"GET": "minds:read", "POST": "minds:write"}; "any" means any valid key. Undeclared methods are refused.
+    required_scopes: dict[str, str] = {}
+    # Extra per-key budgets on top of the general one, e.g. ("search",).
+    extra_rate_limits: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for method in cls.http_method_names:
+            if method in {"options", "head"}:
+                continue
+            if hasattr(cls, method) and method.upper() not in cls.required_scopes:
+                raise ImproperlyConfigured(f"{cls.__name__}.{method} has no entry in required_scopes")
+
+    @property
+    def principal(self) -> ApiKeyPrincipal:
+        return self.request.user
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.request.user.workspace
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        apply_rate_limit_headers(request, response)
+        return response
+
+
+def success(status_code: int = 200, headers: dict[str, str] | None = None, **payload: Any) -> Response:
+    return Response({"status": "success", **payload}, status=status_code, headers=headers)

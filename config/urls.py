@@ -1,0 +1,46 @@
+from django.contrib import admin
+from django.http import Http404
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config.api.exception_handler import error_json_response
+from config.health import healthz, readyz
+
+api_v1 = [
+    path("", include("apikeys.urls")),
+    path("", include("minds.urls")),
+    path("", include("knowledge.urls")),
+    path("", include("conversations.urls")),
+    path("openapi.json", SpectacularAPIView.as_view(), name="openapi-schema"),
+]
+
+
+def api_not_found(request, *args, **kwargs):
+    return error_json_response(404, "not_found", f"No API endpoint at {request.path}.")
+
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
+    re_path(r"^api/", api_not_found),
+    path("", include("minds.public_urls")),
+]
+
+
+def handler404(request, exception=None):
+    if request.path.startswith("/api/"):
+        return api_not_found(request)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception or Http404())
+
+
+def handler500(request):
+    if request.path.startswith("/api/"):
+        return error_json_response(500, "internal_error", "An internal error occurred. It has been logged.")
+    from django.views.defaults import server_error
+
+    return server_error(request)

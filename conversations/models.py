@@ -1,0 +1,80 @@
+from django.db import models
+
+from accounts.models import Member, Workspace
+from config.ids import make_id
+from minds.models import Mind
+
+
+def conversation_id() -> str:
+    return make_id("conv")
+
+
+def message_id() -> str:
+    return make_id("msg")
+
+
+class Conversation(models.Model):
+    class Channel(models.TextChoices):
+        API = "api"
+        OPENAI = "openai"
+        PUBLIC = "public"
+        WIDGET = "widget"
+
+    id = models.CharField(primary_key=True, max_length=40, default=conversation_id, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="conversations")
+    mind = models.ForeignKey(Mind, on_delete=models.CASCADE, related_name="conversations")
+    member = models.ForeignKey(Member, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.API)
+    title = models.CharField(max_length=200, blank=True)
+    visitor_id = models.CharField(max_length=64, blank=True)
+    visitor_email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["mind", "-created_at"], name="conversation_mind_created"),
+            models.Index(fields=["workspace", "-created_at"], name="conversation_ws_created"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.id
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user"
+        ASSISTANT = "assistant"
+
+    class Status(models.TextChoices):
+        COMPLETE = "complete"
+        ERROR = "error"
+        INTERRUPTED = "interrupted"
+
+    class Rating(models.TextChoices):
+        UP = "up"
+        DOWN = "down"
+
+    id = models.CharField(primary_key=True, max_length=40, default=message_id, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    content = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.COMPLETE)
+    citations = models.JSONField(default=list, blank=True)
+    followups = models.JSONField(default=list, blank=True)
+    model = models.CharField(max_length=120, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=60, blank=True)
+    feedback_rating = models.CharField(max_length=10, choices=Rating.choices, blank=True)
+    feedback_comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["conversation", "created_at"], name="message_conversation_created")]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:40]}"

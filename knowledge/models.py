@@ -1,0 +1,216 @@
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from pgvector.django import HnswIndex, VectorField
+
+from accounts.models import Workspace
+from config.ids import make_id
+from minds.models import Mind
+
+
+def source_id() -> str:
+    return make_id("src")
+
+
+def chunk_id() -> str:
+    return make_id("chk")
+
+
+def upload_id() -> str:
+    return make_id("file")
+
+
+def delivery_id() -> str:
+    return make_id("whd")
+
+
+def upload_path(instance: "UploadedFile", filename: str) -> str:
+    return f"uploads/{instance.workspace_id}/{instance.mind_id}/{instance.id}/{filename}"
+
+
+class UploadedFile(models.Model):
+    """A file uploaded to a mind; a `document`/`podcast` source refers to it by `fileUrl`."""
+
+    class Category(models.TextChoices):
+        DOCUMENT = "document"
+        AUDIO = "audio"
+
+    id = models.CharField(primary_key=True, max_length=40, default=upload_id, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="uploads")
+    mind = models.ForeignKey(Mind, on_delete=models.CASCADE, related_name="uploads")
+    file = models.FileField(upload_to=upload_path, max_length=500)
+    file_name = models.CharField(max_length=255)
+    mime_type = models.CharField(max_length=120)
+    file_size = models.BigIntegerField()
+    category = models.CharField(max_length=20, choices=Category.choices)
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.file_name
+
+
+class Source(models.Model):
+    class Type(models.TextChoices):
+        URL = "url"
+        DOCUMENT = "document"
+        TEXT = "text"
+        YOUTUBE = "youtube"
+        PODCAST = "podcast"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PROCESSING = "processing"
+        TRANSCRIBING = "transcribing"
+        READY = "ready"
+        FAILED = "failed"
+
+    UNFINISHED = (Status.PENDING, Status.PROCESSING, Status.TRANSCRIBING)
+    BUSY = (Status.PROCESSING, Status.TRANSCRIBING)
+
+    id = models.CharField(primary_key=True, max_length=40, default=source_id, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="sources")
+    mind = models.ForeignKey(Mind, on_delete=models.CASCADE, related_name="sources")
+    type = models.CharField(max_length=20, choices=Type.choices)
+    name = models.CharField(max_length=255)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    # What the user gave us.
+    url = models.URLField(max_length=2000, blank=True)
+    normalized_url = models.CharField(max_length=2000, blank=True)
+    youtube_video_id = models.CharField(max_length=20, blank=True)
+    audio_url = models.URLField(max_length=2000, blank=True)
+    feed_url = models.URLField(max_length=2000, blank=True)
+    upload = models.ForeignKey(UploadedFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="sources")
+    file_name = models.CharField(max_length=255, blank=True)
+    mime_type = models.CharField(max_length=120, blank=True)
+    file_size = models.BigIntegerField(null=True, blank=True)
+    content = models.TextField(blank=True)  # the text of a `text` source
+    content_hash = models.CharField(max_length=64, blank=True)
+    callback_url = models.URLField(max_length=2000, blank=True)
+    # What processing learned (title, episode, language, extractor…).
+    metadata = models.JSONField(default=dict, blank=True)
+    # Outcome.
+    error_code = models.CharField(max_length=60, blank=True)
+    error_message = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    chunk_count = models.PositiveIntegerField(default=0)
+    token_count = models.PositiveIntegerField(default=0)
+    page_count = models.PositiveIntegerField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    embedding_model = models.CharField(max_length=120, blank=True)
+    # A timestamp per stage.
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    processing_started_at = models.DateTimeField(null=True, blank=True)
+    transcribing_started_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    # The sweeper re-queues or fails an unfinished source past this time.
+    deadline_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["mind", "status"], name="source_mind_status"),
+            models.Index(fields=["status", "deadline_at"], name="source_status_deadline"),
+            models.Index(fields=["mind", "normalized_url"], name="source_mind_url"),
+            models.Index(fields=["mind", "content_hash"], name="source_mind_hash"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.READY, self.Status.FAILED)
+
+
+class Chunk(models.Model):
+    """A span of a source's text with its embedding, full-text vector and position."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=chunk_id, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    mind = models.ForeignKey(Mind, on_delete=models.CASCADE, related_name="chunks")
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="chunks")
+    ordinal = models.PositiveIntegerField()
+    content = models.TextField()
+    content_hash = models.CharField(max_length=64)
+    token_count = models.PositiveIntegerField(default=0)
+    embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
+    embedding_model = models.CharField(max_length=120)
+    search_vector = SearchVectorField(null=True)
+    # Position of the span in its source.
+    page = models.PositiveIntegerField(null=True, blank=True)
+    heading_path = models.CharField(max_length=1000, blank=True)
+    start_seconds = models.FloatField(null=True, blank=True)
+    end_seconds = models.FloatField(null=True, blank=True)
+    url = models.URLField(max_length=2000, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["source", "ordinal"]
+        indexes = [
+            HnswIndex(
+                name="chunk_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+            GinIndex(fields=["search_vector"], name="chunk_search_vector_gin"),
+            models.Index(fields=["mind", "source"], name="chunk_mind_source"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["source", "ordinal"], name="chunk_ordinal_unique_in_source")]
+
+    def __str__(self) -> str:
+        return f"{self.source_id}#{self.ordinal}"
+
+
+class WebhookDelivery(models.Model):
+    """One event sent to a `callbackUrl`, with every attempt recorded."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    id = models.CharField(primary_key=True, max_length=40, default=delivery_id, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
+    event = models.CharField(max_length=60)
+    url = models.URLField(max_length=2000)
+    payload = models.JSONField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempt_count = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.url}"
+
+
+class WebhookAttempt(models.Model):
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    response_excerpt = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} attempt {self.number}"

@@ -1,0 +1,128 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+
+from config.api.pagination import PageQuerySerializer, paginate
+from config.api.schema import COMMON_ERRORS, PaginationSerializer, envelope, errors
+from config.api.serializers import StrictSerializer, body, query_params
+from config.api.views import WorkspaceApiView, success
+from minds import selectors, services
+from minds.serializers import (
+    MindDetailSerializer,
+    MindInputSerializer,
+    MindSerializer,
+    MindUpdateSerializer,
+    mind_detail_data,
+    mind_fields,
+)
+
+
+class UsageSerializer(serializers.Serializer):
+    mindsUsed = serializers.IntegerField()
+    mindsLimit = serializers.IntegerField()
+    sourcesUsed = serializers.IntegerField()
+    sourcesLimit = serializers.IntegerField()
+
+
+class MindListApi(WorkspaceApiView):
+    required_scopes = {"GET": "minds:read", "POST": "minds:write"}
+
+    @extend_schema(
+        operation_id="minds_list",
+        parameters=[PageQuerySerializer],
+        responses={
+            200: envelope(
+                "MindListResponse",
+                minds=MindSerializer(many=True),
+                usage=UsageSerializer(),
+                pagination=PaginationSerializer(),
+            ),
+            **errors(*COMMON_ERRORS),
+        },
+    )
+    def get(self, request):
+        params = query_params(PageQuerySerializer, request)
+        page = paginate(selectors.mind_list(principal=self.principal), **params)
+        return success(
+            minds=MindSerializer(page.items, many=True).data,
+            usage=selectors.workspace_usage(workspace=self.workspace),
+            pagination=page.meta,
+        )
+
+    @extend_schema(
+        operation_id="minds_create",
+        request=MindInputSerializer,
+        responses={201: envelope("MindCreateResponse", mind=MindDetailSerializer()), **errors(*COMMON_ERRORS)},
+    )
+    def post(self, request):
+        data = body(MindInputSerializer, request)
+        mind = services.mind_create(workspace=self.workspace, data=mind_fields(data))
+        return success(201, mind=mind_detail_data(mind, selectors.mind_detail_counts(mind=mind)))
+
+
+class MindDetailApi(WorkspaceApiView):
+    required_scopes = {"GET": "minds:read", "PATCH": "minds:write", "DELETE": "minds:write"}
+
+    @extend_schema(
+        operation_id="minds_retrieve",
+        responses={200: envelope("MindDetailResponse", mind=MindDetailSerializer()), **errors(*COMMON_ERRORS)},
+    )
+    def get(self, request, mind_id: str):
+        mind = selectors.mind_get(principal=self.principal, mind_id=mind_id)
+        return success(mind=mind_detail_data(mind, selectors.mind_detail_counts(mind=mind)))
+
+    @extend_schema(
+        operation_id="minds_update",
+        request=MindUpdateSerializer,
+        responses={200: envelope("MindUpdateResponse", mind=MindDetailSerializer()), **errors(*COMMON_ERRORS)},
+    )
+    def patch(self, request, mind_id: str):
+        mind = selectors.mind_get(principal=self.principal, mind_id=mind_id)
+        data = body(MindUpdateSerializer, request)
+        mind = services.mind_update(mind=mind, data=mind_fields(data))
+        return success(mind=mind_detail_data(mind, selectors.mind_detail_counts(mind=mind)))
+
+    @extend_schema(
+        operation_id="minds_destroy",
+        responses={
+            200: envelope("MindDeleteResponse", deleted=serializers.BooleanField(), id=serializers.CharField()),
+            **errors(*COMMON_ERRORS),
+        },
+    )
+    def delete(self, request, mind_id: str):
+        mind = selectors.mind_get(principal=self.principal, mind_id=mind_id)
+        deleted_id = services.mind_delete(mind=mind)
+        return success(deleted=True, id=deleted_id)
+
+
+class MindPublishInputSerializer(StrictSerializer):
+    isPublished = serializers.BooleanField(default=True)
+
+
+class MindPublishApi(WorkspaceApiView):
+    required_scopes = {"POST": "minds:write"}
+
+    @extend_schema(
+        operation_id="minds_publish",
+        request=MindPublishInputSerializer,
+        responses={
+            200: envelope(
+                "MindPublishResponse",
+                mind=MindDetailSerializer(),
+                publicUrl=serializers.CharField(allow_null=True),
+                warning=serializers.CharField(required=False),
+            ),
+            **errors(*COMMON_ERRORS),
+        },
+    )
+    def post(self, request, mind_id: str):
+        mind = selectors.mind_get(principal=self.principal, mind_id=mind_id)
+        data = body(MindPublishInputSerializer, request)
+        mind = services.mind_publish(mind=mind, is_published=data["isPublished"])
+        counts = selectors.mind_detail_counts(mind=mind)
+        payload = {
+            "mind": mind_detail_data(mind, counts),
+            "publicUrl": services.mind_public_url(mind) if mind.is_published else None,
+        }
+        if mind.is_published and counts["source_stats"]["ready"] == 0:
+            payload["warning"] = "This mind has no ready knowledge source yet; it can only answer from its prompt."
+        return success(**payload)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MindsConfig(AppConfig):
+    name = "minds"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,107 @@
+"""Writes of minds."""
+
+import re
+import secrets
+import string
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from accounts.models import Workspace
+from config.api.errors import LimitExceeded, ValidationFailed
+from minds.models import Mind
+
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def _slug_suffix() -> str:
+    return "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(6))
+
+
+def slug_generate(name: str) -> str:
+    base = slugify(name)[:100].strip("-") or "mind"
+    for _ in range(10):
+        slug = f"{base}-{_slug_suffix()}"
+        if not Mind.objects.filter(slug=slug).exists():
+            return slug
+    raise ValidationFailed("Could not generate a unique slug; pass one explicitly.")
+
+
+def slug_validate(slug: str, *, exclude_mind_id: str | None = None) -> str:
+    if not SLUG_RE.match(slug) or len(slug) > 120 or len(slug) < 3:
+        raise ValidationFailed(
+            "slug must be 3–120 lowercase letters, digits and single hyphens.",
+            details={"fields": {"slug": ["Use lowercase letters, digits and hyphens (3–120 characters)."]}},
+        )
+    taken = Mind.objects.filter(slug=slug)
+    if exclude_mind_id:
+        taken = taken.exclude(id=exclude_mind_id)
+    if taken.exists():
+        raise ValidationFailed("This slug is already taken.", details={"fields": {"slug": ["Already taken."]}})
+    return slug
+
+
+@transaction.atomic
+def mind_create(*, workspace: Workspace, data: dict[str, Any]) -> Mind:
+    # The row lock serialises concurrent creations so the limit cannot be overshot.
+    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    used = Mind.objects.filter(workspace=workspace).count()
+    if used >= workspace.effective_minds_limit:
+        raise LimitExceeded(
+            f"This workspace has reached its limit of {workspace.effective_minds_limit} minds.",
+            details={"limit": workspace.effective_minds_limit, "used": used},
+        )
+    slug = data.pop("slug", None)
+    slug = slug_validate(slug) if slug else slug_generate(data["name"])
+    mind = Mind(workspace=workspace, slug=slug, **data)
+    if mind.is_published:
+        mind.published_at = timezone.now()
+    try:
+        with transaction.atomic():
+            mind.save()
+    except IntegrityError as exc:  # a concurrent request took the slug between the check and the insert
+        raise ValidationFailed("This slug is already taken.", details={"fields": {"slug": ["Already taken."]}}) from exc
+    return mind
+
+
+@transaction.atomic
+def mind_update(*, mind: Mind, data: dict[str, Any]) -> Mind:
+    if "slug" in data:
+        data["slug"] = slug_validate(data["slug"], exclude_mind_id=mind.id)
+    if "theme" in data:
+        data["theme"] = {**(mind.theme or {}), **data["theme"]}
+    if "is_published" in data and data["is_published"] and not mind.is_published:
+        mind.published_at = timezone.now()
+    for field, value in data.items():
+        setattr(mind, field, value)
+    mind.save()
+    return mind
+
+
+def mind_delete(*, mind: Mind) -> str:
+    """Deletes the mind with its sources, chunks, conversations and stored files."""
+    from knowledge.services import mind_files_delete  # noqa: PLC0415 - knowledge depends on minds, not the reverse
+
+    mind_id = mind.id
+    with transaction.atomic():
+        delete_stored_files = mind_files_delete(mind=mind)
+        mind.delete()
+        # Files go only once the rows are gone for good: a rolled-back delete must not lose them.
+        transaction.on_commit(delete_stored_files)
+    return mind_id
+
+
+def mind_publish(*, mind: Mind, is_published: bool) -> Mind:
+    mind.is_published = is_published
+    if is_published:
+        mind.published_at = timezone.now()
+    mind.save(update_fields=["is_published", "published_at", "updated_at"])
+    return mind
+
+
+def mind_public_url(mind: Mind) -> str:
+    return f"{settings.PUBLIC_BASE_URL}/m/{mind.slug}"
