@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "minds",
     "knowledge",
     "conversations",
+    "public",
 ]
 
 MIDDLEWARE = [

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.http import Http404
 from django.urls import include, path, re_path
+from rest_framework.permissions import AllowAny
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api.exception_handler import error_json_response
@@ -11,7 +12,11 @@ api_v1 = [
     path("", include("minds.urls")),
     path("", include("knowledge.urls")),
     path("", include("conversations.urls")),
-    path("openapi.json", SpectacularAPIView.as_view(), name="openapi-schema"),
+    path(
+        "openapi.json",
+        SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny]),
+        name="openapi-schema",
+    ),
 ]
 
 
@@ -24,9 +29,13 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
-    path("api/docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
+    path(
+        "api/docs",
+        SpectacularSwaggerView.as_view(url_name="openapi-schema", authentication_classes=[], permission_classes=[AllowAny]),
+        name="api-docs",
+    ),
     re_path(r"^api/", api_not_found),
-    path("", include("minds.public_urls")),
+    path("", include("public.urls")),
 ]
 
 

@@ -1,1 +1,6 @@
-urlpatterns = []
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("knowledge.source_urls")),
+    path("", include("knowledge.search_urls")),
+]
