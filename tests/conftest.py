@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from django.test import Client
 
@@ -8,6 +10,10 @@ from tests.helpers import KeyedClient, make_key, make_workspace
 @pytest.fixture(scope="session", autouse=True)
 def _fresh_test_redis():
     """Rate-limit counters and queued tasks of an earlier run must not leak into this one."""
+    from django.conf import settings
+
+    # Never flush a database the tests were not given (tests.envplugin sets it before the settings load).
+    assert settings.REDIS_URL == os.environ["REDIS_URL"] == settings.CELERY_BROKER_URL, settings.REDIS_URL
     redis_client().flushdb()
     yield
 

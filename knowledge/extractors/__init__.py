@@ -1,0 +1,32 @@
+"""Extractors turn bytes into structured segments (see base.py); one entry point per kind of input."""
+
+from knowledge.extractors.base import Extracted, ExtractionError, Segment, TransientError
+from knowledge.extractors.html import extract_html
+from knowledge.extractors.text import extract_text
+
+__all__ = ["Extracted", "ExtractionError", "Segment", "TransientError", "extract_file", "extract_html", "extract_text"]
+
+AUDIO_KINDS = {"mp3", "wav", "m4a", "ogg", "flac", "webm"}
+
+
+def extract_file(path: str, kind: str) -> Extracted:
+    """`kind` as detect.detect_file decided it from the bytes."""
+    if kind == "pdf":
+        from knowledge.extractors.pdf import extract_pdf
+
+        return extract_pdf(path)
+    if kind == "docx":
+        from knowledge.extractors.docx import extract_docx
+
+        return extract_docx(path)
+    if kind in ("txt", "md", "html"):
+        with open(path, "rb") as handle:
+            data = handle.read()
+        if kind == "html":
+            return extract_html(data)
+        return extract_text(data, markdown=kind == "md")
+    if kind in AUDIO_KINDS:
+        from knowledge.extractors.audio import transcribe
+
+        return transcribe(path)
+    raise ExtractionError("unsupported_file_type", f"Files of type {kind} cannot be extracted.")

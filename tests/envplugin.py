@@ -1,5 +1,8 @@
 """Test-run environment, set before Django reads its settings.
 
+Loaded with `-p tests.envplugin` (pyproject addopts): a plugin is imported before pytest-django reads the
+settings, which a conftest.py is not.
+
 Tests use their own Redis database (TEST_REDIS_URL, default db 15) so they never touch a dev server's
 queues or counters, and their own PostgreSQL database (MINDS_TEST_DB, default test_minds).
 """

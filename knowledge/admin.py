@@ -1,0 +1,81 @@
+from django.contrib import admin, messages
+
+from config.api.errors import ApplicationError
+from knowledge import services
+from knowledge.models import Chunk, Source, UploadedFile, WebhookAttempt, WebhookDelivery
+
+
+@admin.register(Source)
+class SourceAdmin(admin.ModelAdmin):
+    list_display = ("name", "type", "status", "mind", "chunk_count", "token_count", "attempts", "error_code", "created_at")
+    list_filter = ("status", "type", "error_code")
+    search_fields = ("id", "name", "url", "mind__name", "mind__slug")
+    readonly_fields = [f.name for f in Source._meta.fields]
+    actions = ["reprocess"]
+    list_select_related = ("mind",)
+
+    def has_add_permission(self, request):
+        return False  # sources are added through the API or `manage.py ingest`, which validate them
+
+    @admin.action(description="Reprocess the selected sources")
+    def reprocess(self, request, queryset):
+        done, busy = 0, 0
+        for source in queryset:
+            try:
+                services.source_reprocess(source=source)
+                done += 1
+            except ApplicationError:
+                busy += 1
+        self.message_user(request, f"{done} source(s) queued again.", messages.SUCCESS)
+        if busy:
+            self.message_user(request, f"{busy} source(s) are still processing and were left alone.", messages.WARNING)
+
+    def delete_model(self, request, obj):
+        services.source_delete(source=obj)
+
+    def delete_queryset(self, request, queryset):
+        for source in queryset:
+            services.source_delete(source=source)
+
+
+@admin.register(Chunk)
+class ChunkAdmin(admin.ModelAdmin):
+    list_display = ("id", "source", "ordinal", "token_count", "page", "heading_path", "start_seconds")
+    search_fields = ("id", "source__id", "content")
+    readonly_fields = ("workspace", "mind", "source", "ordinal", "content", "content_hash", "token_count",
+                       "embedding_model", "page", "heading_path", "start_seconds", "end_seconds", "url", "metadata")
+    exclude = ("embedding", "search_vector")
+    list_select_related = ("source",)
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(UploadedFile)
+class UploadedFileAdmin(admin.ModelAdmin):
+    list_display = ("file_name", "category", "mime_type", "file_size", "mind", "created_at")
+    readonly_fields = [f.name for f in UploadedFile._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    readonly_fields = ("number", "status_code", "error", "response_excerpt", "duration_ms", "created_at")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("id", "event", "url", "status", "attempt_count", "next_attempt_at", "created_at")
+    list_filter = ("status", "event")
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    inlines = [WebhookAttemptInline]
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,152 @@
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.parsers import MultiPartParser
+
+from config.api.pagination import paginate
+from config.api.schema import COMMON_ERRORS, PaginationSerializer, envelope, errors
+from config.api.serializers import body, query_params
+from config.api.views import WorkspaceApiView, success
+from knowledge import selectors, services
+from knowledge.serializers import (
+    SourceInputSerializer,
+    SourceListQuerySerializer,
+    SourceSerializer,
+    UploadSerializer,
+    source_data,
+    upload_data,
+)
+from minds.selectors import mind_get
+
+# While a source is unfinished, clients are told when to poll again.
+POLL_AFTER_SECONDS = "5"
+
+
+class SourceListApi(WorkspaceApiView):
+    required_scopes = {"GET": "minds:read", "POST": "minds:write"}
+
+    @extend_schema(
+        operation_id="knowledge_list",
+        parameters=[SourceListQuerySerializer],
+        responses={
+            200: envelope("SourceListResponse", sources=SourceSerializer(many=True), pagination=PaginationSerializer()),
+            **errors(*COMMON_ERRORS),
+        },
+    )
+    def get(self, request, mind_id: str):
+        mind = mind_get(principal=self.principal, mind_id=mind_id)
+        params = query_params(SourceListQuerySerializer, request)
+        page = paginate(
+            selectors.source_list(mind=mind, status=params.get("status"), type=params.get("type")),
+            page=params["page"],
+            limit=params["limit"],
+        )
+        return success(sources=[source_data(s) for s in page.items], pagination=page.meta)
+
+    @extend_schema(
+        operation_id="knowledge_create",
+        description=(
+            "Adds a knowledge source in `pending`; a worker takes it to `ready` or `failed`. URLs are checked against "
+            "SSRF rules (`url_not_allowed`); the same URL or content twice in a mind gives 409 `duplicate_source`."
+        ),
+        request=SourceInputSerializer,
+        responses={201: envelope("SourceCreateResponse", source=SourceSerializer()), **errors(*COMMON_ERRORS, 409)},
+    )
+    def post(self, request, mind_id: str):
+        mind = mind_get(principal=self.principal, mind_id=mind_id)
+        data = body(SourceInputSerializer, request)
+        source = services.source_create(mind=mind, data=data)
+        return success(201, headers={"Retry-After": POLL_AFTER_SECONDS}, source=source_data(source))
+
+
+class SourceDetailApi(WorkspaceApiView):
+    required_scopes = {"GET": "minds:read", "DELETE": "minds:write"}
+
+    @extend_schema(
+        operation_id="knowledge_retrieve",
+        description="The full source. While it is unfinished the response carries `Retry-After: 5`.",
+        responses={200: envelope("SourceDetailResponse", source=SourceSerializer()), **errors(*COMMON_ERRORS)},
+    )
+    def get(self, request, mind_id: str, source_id: str):
+        mind = mind_get(principal=self.principal, mind_id=mind_id)
+        source = selectors.source_get(mind=mind, source_id=source_id)
+        headers = None if source.is_finished else {"Retry-After": POLL_AFTER_SECONDS}
+        return success(headers=headers, source=source_data(source))
+
+    @extend_schema(
+        operation_id="knowledge_destroy",
+        responses={
+            200: envelope("SourceDeleteResponse", deleted=serializers.BooleanField(), id=serializers.CharField()),
+            **errors(*COMMON_ERRORS),
+        },
+    )
+    def delete(self, request, mind_id: str, source_id: str):
+        mind = mind_get(principal=self.principal, mind_id=mind_id)
+        source = selectors.source_get(mind=mind, source_id=source_id)
+        return success(deleted=True, id=services.source_delete(source=source))
+
+
+class SourceReprocessApi(WorkspaceApiView):
+    required_scopes = {"POST": "minds:write"}
+
+    @extend_schema(
+        operation_id="knowledge_reprocess",
+        request=None,
+        responses={200: envelope("SourceReprocessResponse", source=SourceSerializer()), **errors(*COMMON_ERRORS, 409)},
+    )
+    def post(self, request, mind_id: str, source_id: str):
+        mind = mind_get(principal=self.principal, mind_id=mind_id)
+        source = selectors.source_get(mind=mind, source_id=source_id)
+        source = services.source_reprocess(source=source)
+        return success(headers={"Retry-After": POLL_AFTER_SECONDS}, source=source_data(source))
+
+
+class UploadApi(WorkspaceApiView):
+    required_scopes = {"POST": "minds:write"}
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="knowledge_upload",
+        description=(
+            "Multipart `file`. PDF, DOCX, TXT, MD up to 50 MB; MP3, WAV, M4A, OGG up to 500 MB. The type is decided "
+            "from the file's bytes, not its name or declared type. Pass the returned `fileUrl` to create a "
+            "`document` or `podcast` source in the same mind."
+        ),
+        request={
+            "multipart/form-data": inline_serializer("UploadRequest", fields={"file": serializers.FileField()})
+        },
+        responses={
+            201: envelope("UploadResponse", **UploadSerializer().get_fields()),
+            **errors(*COMMON_ERRORS, 413, 415),
+        },
+    )
+    def post(self, request, mind_id: str):
+        mind = mind_get(principal=self.principal, mind_id=mind_id)
+        files = request.FILES.getlist("file")
+        if len(files) != 1:
+            from config.api.errors import ValidationFailed
+
+            raise ValidationFailed(
+                "Send exactly one file in the multipart field `file`.",
+                details={"fields": {"file": ["Exactly one file is required."]}},
+            )
+        upload = services.upload_create(mind=mind, file=files[0])
+        return success(201, **upload_data(upload))
+
+
+class UploadDownloadApi(WorkspaceApiView):
+    """The bytes of an uploaded file (what `fileUrl` points at), for the mind's owners only."""
+
+    required_scopes = {"GET": "minds:read"}
+
+    @extend_schema(
+        operation_id="knowledge_file_download",
+        responses={(200, "application/octet-stream"): bytes, **errors(*COMMON_ERRORS)},
+        parameters=[OpenApiParameter("file_id", str, OpenApiParameter.PATH)],
+    )
+    def get(self, request, mind_id: str, file_id: str):
+        mind = mind_get(principal=self.principal, mind_id=mind_id)
+        upload = selectors.upload_get(mind=mind, upload_id=file_id)
+        return FileResponse(
+            upload.file.open("rb"), as_attachment=True, filename=upload.file_name, content_type=upload.mime_type
+        )

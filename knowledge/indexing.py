@@ -1,0 +1,112 @@
+"""Chunking, embedding and storing a source's text: the chunk set is replaced in one transaction.
+
+Embedding happens before the transaction (it is the slow part); the transaction then locks the source row,
+checks the worker still owns it, swaps the chunks and marks the source ready. Processing twice therefore never
+duplicates chunks, and a source deleted or reprocessed meanwhile is left alone.
+"""
+
+import hashlib
+import logging
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from knowledge.chunking import chunk_segments
+from knowledge.embeddings import get_embedder
+from knowledge.extractors.base import Extracted
+from knowledge.models import Chunk, Source
+
+logger = logging.getLogger(__name__)
+
+INSERT_BATCH = 500
+PREFIX_RESERVE = 32
+
+
+def embedding_text(title: str, heading_path: str, text: str) -> str:
+    """What the model sees: the passage with its document title and headings, which disambiguate short passages."""
+    context = " > ".join(part for part in (title[:120], heading_path[:200]) if part)
+    return f"{context}\n{text}" if context else text
+
+
+def source_index(*, claim, source: Source, extracted: Extracted) -> bool:
+    """Chunks, embeds and stores the source; True when it is now ready, False when the claim was lost."""
+    embedder = get_embedder()
+    # Tokens past the model's window would not be embedded at all; the title and headings prepended for the model
+    # (embedding_text) take up to PREFIX_RESERVE of it.
+    max_tokens = min(settings.CHUNK_TOKENS, embedder.max_tokens - PREFIX_RESERVE)
+    drafts = chunk_segments(
+        extracted.segments,
+        count_tokens=embedder.count_tokens,
+        max_tokens=max_tokens,
+        overlap_tokens=min(settings.CHUNK_OVERLAP_TOKENS, max_tokens // 3),
+    )
+    title = extracted.title or source.name
+    vectors = embedder.embed_documents([embedding_text(title, d.heading_path, d.text) for d in drafts])
+    base_url = extracted.metadata.get("finalUrl") or source.url
+    chunks = [
+        Chunk(
+            workspace_id=source.workspace_id,
+            mind_id=source.mind_id,
+            source_id=source.id,
+            ordinal=ordinal,
+            content=draft.text,
+            content_hash=draft.content_hash,
+            token_count=draft.token_count,
+            embedding=vector,
+            embedding_model=embedder.model_name,
+            page=draft.page,
+            heading_path=draft.heading_path[:1000],
+            start_seconds=draft.start_seconds,
+            end_seconds=draft.end_seconds,
+            url=_chunk_url(source, base_url, draft.start_seconds),
+        )
+        for ordinal, (draft, vector) in enumerate(zip(drafts, vectors, strict=True))
+    ]
+    text_hash = hashlib.sha256(extracted.text.encode()).hexdigest()
+    with transaction.atomic():
+        owned = claim.owned().select_for_update().first()
+        if owned is None:
+            logger.info("source %s: claim lost before storing chunks; discarding", source.id)
+            return False
+        Chunk.objects.filter(source_id=source.id).delete()
+        Chunk.objects.bulk_create(chunks, batch_size=INSERT_BATCH)
+        with connection.cursor() as cursor:
+            # The full-text vector is computed by PostgreSQL itself so search uses the same configuration.
+            cursor.execute(
+                "UPDATE knowledge_chunk SET search_vector = to_tsvector('english', coalesce(heading_path, '') || ' ' || content) "
+                "WHERE source_id = %s",
+                [source.id],
+            )
+        now = timezone.now()
+        metadata = {**owned.metadata, **_public_metadata(extracted)}
+        claim.owned().update(
+            status=Source.Status.READY,
+            ready_at=now,
+            deadline_at=None,
+            chunk_count=len(chunks),
+            token_count=sum(d.token_count for d in drafts),
+            page_count=extracted.page_count,
+            duration_seconds=extracted.duration_seconds,
+            embedding_model=embedder.model_name,
+            metadata=metadata,
+            content_hash=owned.content_hash or text_hash,
+            error_code="",
+            error_message="",
+            updated_at=now,
+        )
+    return True
+
+
+def _public_metadata(extracted: Extracted) -> dict:
+    keep = {k: v for k, v in extracted.metadata.items() if isinstance(v, (str, int, float, bool)) or v is None}
+    if extracted.title:
+        keep["title"] = extracted.title
+    return keep
+
+
+def _chunk_url(source: Source, base_url: str, start_seconds: float | None) -> str:
+    if source.type == Source.Type.YOUTUBE and source.youtube_video_id:
+        t = f"?t={int(start_seconds)}" if start_seconds is not None else ""
+        return f"https://youtu.be/{source.youtube_video_id}{t}"
+    return (base_url or source.audio_url or "")[:2000]

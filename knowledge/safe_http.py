@@ -1,0 +1,278 @@
+"""An SSRF-safe HTTP client for everything the workers fetch on a user's behalf (pages, feeds, audio, webhooks).
+
+- Only http(s), no credentials in the URL.
+- The host is resolved once and EVERY address is checked: loopback, private, link-local (cloud metadata at
+  169.254.169.254), CGNAT, multicast, reserved, unspecified, IPv6 unique-local, and IPv4 hidden inside IPv6
+  (IPv4-mapped, 6to4, NAT64) are refused. Only globally routable addresses pass.
+- The connection then goes to the checked address itself (the URL's host is replaced by the IP; the Host header
+  and TLS SNI/certificate check keep the original name), so a DNS answer that changes between check and connect
+  (DNS rebinding) cannot redirect the request inside.
+- Redirects are followed by hand, each target checked again, at most 5.
+- Bodies are streamed and capped in size; the whole exchange is capped in time.
+
+`SSRF_ALLOW_LOOPBACK` (tests only, off by default) lets loopback addresses through so tests can serve pages locally.
+"""
+
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import httpx
+from django.conf import settings
+
+from knowledge.extractors.base import ExtractionError, TransientError
+
+MAX_REDIRECTS = 5
+USER_AGENT = "MindsBot/1.0 (+knowledge ingestion)"
+TRACKING_PARAMS = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "ref_src")
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class UrlNotAllowed(ExtractionError):
+    def __init__(self, message: str):
+        super().__init__("url_not_allowed", message)
+
+
+@dataclass
+class FetchResult:
+    url: str
+    status: int
+    content_type: str = ""
+    charset: str | None = None
+    headers: dict = field(default_factory=dict)
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    host: str
+    port: int
+    ip: str
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    if ip.sixtofour:
+        return ip.sixtofour
+    if ip.teredo:
+        return ip.teredo[1]
+    if ip in NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def address_refusal(address: str) -> str | None:
+    """Why this address may not be fetched, or None when it is a public address."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = _embedded_ipv4(ip)
+        if inner is not None:
+            reason = address_refusal(str(inner))
+            return f"{reason} (inside the IPv6 address {ip})" if reason else None
+    if ip.is_loopback:
+        return None if settings.SSRF_ALLOW_LOOPBACK else "a loopback address"
+    if ip.is_unspecified:
+        return "an unspecified address"
+    if ip.is_link_local:
+        return "a link-local address (cloud metadata lives there)"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.is_private:
+        return "a private network address"
+    if ip.is_reserved:
+        return "a reserved address"
+    if not ip.is_global:
+        return "an address that is not publicly routable"
+    return None
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ExtractionError("fetch_failed", f"The host {host} could not be resolved.") from exc
+    addresses = []
+    for info in infos:
+        address = info[4][0]
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise ExtractionError("fetch_failed", f"The host {host} has no address.")
+    return addresses
+
+
+def _check(url: str, *, unresolvable_ok: bool = False) -> Target | None:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https"):
+        raise UrlNotAllowed(f"Only http and https URLs can be fetched, not {parts.scheme or 'this'}: {url[:200]}")
+    if parts.username or parts.password:
+        raise UrlNotAllowed("URLs with credentials are not allowed.")
+    host = parts.hostname
+    if not host:
+        raise UrlNotAllowed("The URL has no host.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise UrlNotAllowed("The URL's port is not valid.") from exc
+    try:
+        addresses = _resolve(host, port)
+    except ExtractionError:
+        if unresolvable_ok:
+            return None
+        raise
+    for address in addresses:
+        reason = address_refusal(address)
+        if reason:
+            raise UrlNotAllowed(f"{host} resolves to {reason} ({address}); only public addresses can be fetched.")
+    return Target(url=url.strip(), host=host, port=port, ip=addresses[0])
+
+
+def validate_url(url: str) -> str:
+    """Checks a URL a user gave (scheme, host, every resolved address); returns it or raises UrlNotAllowed.
+
+    A name that does not resolve right now is accepted: the fetch checks it again (and fails cleanly) later.
+    """
+    _check(url, unresolvable_ok=True)
+    return url.strip()
+
+
+def normalize_url(url: str) -> str:
+    """The form used to detect the same page added twice: case, default port, fragment, tracking parameters."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    netloc = host if port in (None, 80 if scheme == "http" else 443) else f"{host}:{port}"
+    if ":" in host and not host.startswith("["):
+        netloc = f"[{host}]" + (f":{port}" if port not in (None, 80, 443) else "")
+    query = sorted(
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.lower().startswith(TRACKING_PARAMS)
+    )
+    path = parts.path or "/"
+    if len(path) > 1:
+        path = path.rstrip("/") or "/"
+    return urlunsplit((scheme, netloc, path, urlencode(query), ""))
+
+
+def _pinned_request(client: httpx.Client, method: str, target: Target, **kwargs) -> httpx.Request:
+    """A request to the checked IP that still presents the original host name (Host header, TLS SNI)."""
+    parts = urlsplit(target.url)
+    ip_host = f"[{target.ip}]" if ":" in target.ip else target.ip
+    default_port = 443 if parts.scheme == "https" else 80
+    netloc = ip_host if target.port == default_port else f"{ip_host}:{target.port}"
+    pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+    host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
+    headers = {"Host": host_header, "User-Agent": USER_AGENT, **kwargs.pop("headers", {})}
+    return client.build_request(
+        method, pinned, headers=headers, extensions={"sni_hostname": target.host}, **kwargs
+    )
+
+
+def _timeout(total: float) -> httpx.Timeout:
+    return httpx.Timeout(total, connect=min(10.0, total))
+
+
+def _classify_status(status: int, url: str) -> None:
+    if status == 429 or status >= 500:
+        raise TransientError(f"{url[:200]} answered HTTP {status}.")
+    if status >= 400:
+        raise ExtractionError("fetch_failed", f"{url[:200]} answered HTTP {status}.")
+
+
+def _open(client: httpx.Client, url: str, deadline: float, accept: str | None) -> tuple[httpx.Response, str]:
+    """Follows redirects by hand, checking each hop; returns the open (streaming) final response."""
+    current = url
+    for _hop in range(MAX_REDIRECTS + 1):
+        target = _check(current)
+        headers = {"Accept": accept} if accept else {}
+        request = _pinned_request(client, "GET", target, headers=headers)
+        try:
+            response = client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"Timed out fetching {current[:200]}.") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(f"Could not connect to {target.host}: {exc.__class__.__name__}.") from exc
+        if response.status_code in (301, 302, 303, 307, 308) and "location" in response.headers:
+            response.close()
+            current = urljoin(current, response.headers["location"])
+            if time.monotonic() > deadline:
+                raise TransientError("Timed out following redirects.")
+            continue
+        return response, current
+    raise ExtractionError("fetch_failed", f"Too many redirects (more than {MAX_REDIRECTS}) from {url[:200]}.")
+
+
+def _read_capped(response: httpx.Response, max_bytes: int, deadline: float, sink=None) -> bytes:
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise ExtractionError("file_too_large", f"The resource is larger than the {max_bytes // 2**20} MB allowed.")
+    received = 0
+    parts: list[bytes] = []
+    try:
+        for piece in response.iter_bytes(64 * 1024):
+            received += len(piece)
+            if received > max_bytes:
+                raise ExtractionError("file_too_large", f"The resource is larger than the {max_bytes // 2**20} MB allowed.")
+            if time.monotonic() > deadline:
+                raise TransientError("The download took too long.")
+            if sink is not None:
+                sink.write(piece)
+            else:
+                parts.append(piece)
+    except httpx.TimeoutException as exc:
+        raise TransientError("Timed out while downloading.") from exc
+    except httpx.TransportError as exc:
+        raise TransientError(f"The connection broke while downloading ({exc.__class__.__name__}).") from exc
+    return b"".join(parts)
+
+
+def _result(response: httpx.Response, url: str, body: bytes) -> FetchResult:
+    raw_type = response.headers.get("content-type", "")
+    content_type = raw_type.split(";", 1)[0].strip().lower()
+    charset = None
+    for param in raw_type.split(";")[1:]:
+        name, _, value = param.strip().partition("=")
+        if name.lower() == "charset":
+            charset = value.strip("\"' ") or None
+    return FetchResult(url, response.status_code, content_type, charset, dict(response.headers), body)
+
+
+def fetch(url: str, *, max_bytes: int, timeout: float | None = None, accept: str | None = None) -> FetchResult:
+    total = timeout or settings.FETCH_TIMEOUT_SECONDS
+    deadline = time.monotonic() + total
+    with httpx.Client(timeout=_timeout(total), follow_redirects=False, trust_env=False) as client:
+        response, final_url = _open(client, url, deadline, accept)
+        with response:
+            _classify_status(response.status_code, final_url)
+            body = _read_capped(response, max_bytes, deadline)
+            return _result(response, final_url, body)
+
+
+def fetch_to_file(url: str, path: str, *, max_bytes: int, timeout: float | None = None) -> FetchResult:
+    """Like fetch, but streams the body to `path` (for audio, which can be hundreds of MB)."""
+    total = timeout or max(settings.FETCH_TIMEOUT_SECONDS, 600)
+    deadline = time.monotonic() + total
+    with httpx.Client(timeout=_timeout(settings.FETCH_TIMEOUT_SECONDS), follow_redirects=False, trust_env=False) as client:
+        response, final_url = _open(client, url, deadline, None)
+        with response, open(path, "wb") as sink:
+            _classify_status(response.status_code, final_url)
+            _read_capped(response, max_bytes, deadline, sink=sink)
+            return _result(response, final_url, b"")
+
+
+def post_json(url: str, body: bytes, headers: dict, timeout: float) -> tuple[int, str]:
+    """POSTs a webhook: address checked and pinned like a fetch, no redirects followed."""
+    target = _check(url)
+    with httpx.Client(timeout=_timeout(timeout), follow_redirects=False, trust_env=False) as client:
+        request = _pinned_request(client, "POST", target, headers=headers, content=body)
+        try:
+            response = client.send(request)
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"The receiver timed out after {timeout:.0f} s.") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(f"Could not connect to {target.host}: {exc.__class__.__name__}.") from exc
+        return response.status_code, response.text[:500]

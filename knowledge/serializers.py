@@ -1,0 +1,169 @@
+"""Knowledge source shapes on the wire (camelCase) and the input of each source type."""
+
+from rest_framework import serializers
+
+from config.api.serializers import StrictSerializer
+from knowledge.models import Source, UploadedFile
+
+
+def _iso(value):
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def file_url(upload: UploadedFile) -> str:
+    """The URL a client passes back as `fileUrl`; it names the upload, which is only usable in its own mind."""
+    from django.conf import settings
+
+    return f"{settings.PUBLIC_BASE_URL}/api/v1/minds/{upload.mind_id}/knowledge/files/{upload.id}"
+
+
+def upload_data(upload: UploadedFile) -> dict:
+    return {
+        "fileId": upload.id,
+        "fileUrl": file_url(upload),
+        "fileName": upload.file_name,
+        "mimeType": upload.mime_type,
+        "fileSize": upload.file_size,
+        "category": upload.category,
+    }
+
+
+def source_data(source: Source) -> dict:
+    return {
+        "id": source.id,
+        "mindId": source.mind_id,
+        "name": source.name,
+        "type": source.type,
+        "status": source.status,
+        "url": source.url or None,
+        "youtubeVideoId": source.youtube_video_id or None,
+        "audioUrl": source.audio_url or None,
+        "feedUrl": source.feed_url or None,
+        "fileUrl": file_url(source.upload) if source.upload_id and source.upload else None,
+        "fileName": source.file_name or None,
+        "mimeType": source.mime_type or None,
+        "fileSize": source.file_size,
+        "contentHash": source.content_hash or None,
+        "callbackUrl": source.callback_url or None,
+        "metadata": source.metadata,
+        "errorCode": source.error_code or None,
+        "errorMessage": source.error_message or None,
+        "attempts": source.attempts,
+        "chunkCount": source.chunk_count,
+        "tokenCount": source.token_count,
+        "pageCount": source.page_count,
+        "durationSeconds": source.duration_seconds,
+        "embeddingModel": source.embedding_model or None,
+        "createdAt": _iso(source.created_at),
+        "updatedAt": _iso(source.updated_at),
+        "queuedAt": _iso(source.queued_at),
+        "processingStartedAt": _iso(source.processing_started_at),
+        "transcribingStartedAt": _iso(source.transcribing_started_at),
+        "readyAt": _iso(source.ready_at),
+        "failedAt": _iso(source.failed_at),
+    }
+
+
+class SourceSerializer(serializers.Serializer):
+    """Documents `source_data` in the OpenAPI schema."""
+
+    id = serializers.CharField()
+    mindId = serializers.CharField()
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=Source.Type.choices)
+    status = serializers.ChoiceField(choices=Source.Status.choices)
+    url = serializers.CharField(allow_null=True)
+    youtubeVideoId = serializers.CharField(allow_null=True)
+    audioUrl = serializers.CharField(allow_null=True)
+    feedUrl = serializers.CharField(allow_null=True)
+    fileUrl = serializers.CharField(allow_null=True)
+    fileName = serializers.CharField(allow_null=True)
+    mimeType = serializers.CharField(allow_null=True)
+    fileSize = serializers.IntegerField(allow_null=True)
+    contentHash = serializers.CharField(allow_null=True)
+    callbackUrl = serializers.CharField(allow_null=True)
+    metadata = serializers.DictField()
+    errorCode = serializers.CharField(allow_null=True)
+    errorMessage = serializers.CharField(allow_null=True)
+    attempts = serializers.IntegerField()
+    chunkCount = serializers.IntegerField()
+    tokenCount = serializers.IntegerField()
+    pageCount = serializers.IntegerField(allow_null=True)
+    durationSeconds = serializers.FloatField(allow_null=True)
+    embeddingModel = serializers.CharField(allow_null=True)
+    createdAt = serializers.DateTimeField()
+    updatedAt = serializers.DateTimeField()
+    queuedAt = serializers.DateTimeField(allow_null=True)
+    processingStartedAt = serializers.DateTimeField(allow_null=True)
+    transcribingStartedAt = serializers.DateTimeField(allow_null=True)
+    readyAt = serializers.DateTimeField(allow_null=True)
+    failedAt = serializers.DateTimeField(allow_null=True)
+
+
+class UploadSerializer(serializers.Serializer):
+    fileId = serializers.CharField()
+    fileUrl = serializers.CharField()
+    fileName = serializers.CharField()
+    mimeType = serializers.CharField()
+    fileSize = serializers.IntegerField()
+    category = serializers.ChoiceField(choices=UploadedFile.Category.choices)
+
+
+MAX_TEXT_CHARS = 2_000_000
+
+
+class SourceInputSerializer(StrictSerializer):
+    """One shape for every type; `validate` checks which fields each type needs."""
+
+    name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    type = serializers.ChoiceField(choices=Source.Type.choices)
+    url = serializers.CharField(max_length=2000, required=False)
+    fileUrl = serializers.CharField(max_length=2000, required=False)
+    fileName = serializers.CharField(max_length=255, required=False)
+    mimeType = serializers.CharField(max_length=120, required=False)
+    fileSize = serializers.IntegerField(min_value=0, required=False)
+    content = serializers.CharField(max_length=MAX_TEXT_CHARS, required=False, trim_whitespace=False)
+    youtubeUrl = serializers.CharField(max_length=2000, required=False)
+    audioUrl = serializers.CharField(max_length=2000, required=False)
+    feedUrl = serializers.CharField(max_length=2000, required=False)
+    callbackUrl = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+    REQUIRED = {
+        "url": ("url",),
+        "document": ("fileUrl",),
+        "text": ("content",),
+        "youtube": ("youtubeUrl",),
+    }
+    ALLOWED = {
+        "url": {"url"},
+        "document": {"fileUrl", "fileName", "mimeType", "fileSize"},
+        "text": {"content"},
+        "youtube": {"youtubeUrl"},
+        "podcast": {"fileUrl", "fileName", "mimeType", "fileSize", "audioUrl", "feedUrl"},
+    }
+    COMMON = {"name", "type", "callbackUrl"}
+
+    def validate(self, attrs):
+        kind = attrs["type"]
+        errors = {}
+        for field in self.REQUIRED.get(kind, ()):
+            if not attrs.get(field):
+                errors[field] = [f"Required for a {kind} source."]
+        for field in set(attrs) - self.ALLOWED[kind] - self.COMMON:
+            errors[field] = [f"Not used by a {kind} source."]
+        if kind == "podcast":
+            given = [f for f in ("fileUrl", "audioUrl", "feedUrl") if attrs.get(f)]
+            if len(given) != 1:
+                errors["podcast"] = ["Give exactly one of fileUrl, audioUrl or feedUrl."]
+        if kind == "text" and "content" in attrs and not attrs["content"].strip():
+            errors["content"] = ["The text is empty."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class SourceListQuerySerializer(serializers.Serializer):
+    page = serializers.IntegerField(min_value=1, default=1)
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
+    status = serializers.ChoiceField(choices=Source.Status.choices, required=False)
+    type = serializers.ChoiceField(choices=Source.Type.choices, required=False)

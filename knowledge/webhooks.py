@@ -1,0 +1,118 @@
+"""Outgoing webhooks for source outcomes, signed the Standard Webhooks way.
+
+`webhook-id`, `webhook-timestamp` (unix seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of
+"id.timestamp.body">` keyed with the workspace's `whsec_` secret. Failed attempts are retried with exponential
+backoff; every attempt is recorded (status, error, time) and visible in the admin.
+"""
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from standardwebhooks import Webhook
+
+from knowledge import safe_http
+from knowledge.extractors.base import ExtractionError, TransientError
+from knowledge.models import Source, WebhookAttempt, WebhookDelivery
+from knowledge.serializers import source_data
+
+logger = logging.getLogger(__name__)
+
+
+def _max_attempts() -> int:
+    return settings.WEBHOOK_MAX_ATTEMPTS
+
+
+def _retry_base() -> float:
+    return settings.WEBHOOK_RETRY_BASE_SECONDS
+
+
+def source_outcome_notify(source_id: str) -> WebhookDelivery | None:
+    """Records and queues `source.ready` / `source.failed` when the source has a callbackUrl."""
+    from knowledge.tasks import webhook_deliver
+
+    source = Source.objects.select_related("upload").filter(id=source_id).first()
+    if source is None or not source.callback_url or not source.is_finished:
+        return None
+    event = f"source.{source.status}"
+    delivery = WebhookDelivery.objects.create(
+        workspace_id=source.workspace_id,
+        source=source,
+        event=event,
+        url=source.callback_url,
+        payload={
+            "type": event,
+            "timestamp": timezone.now().isoformat().replace("+00:00", "Z"),
+            "data": {"source": source_data(source)},
+        },
+        next_attempt_at=timezone.now(),
+    )
+    transaction.on_commit(lambda: webhook_deliver.delay(delivery.id))
+    return delivery
+
+
+def sign(secret: str, message_id: str, timestamp: datetime, body: bytes) -> str:
+    return Webhook(secret).sign(message_id, timestamp, body.decode())
+
+
+@dataclass
+class AttemptOutcome:
+    status: str
+    retry_in: float | None = None
+
+
+def delivery_attempt(delivery_id: str) -> AttemptOutcome:
+    delivery = WebhookDelivery.objects.select_related("workspace").filter(id=delivery_id).first()
+    if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
+        return AttemptOutcome("skipped")
+    number = delivery.attempt_count + 1
+    body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+    sent_at = datetime.now(tz=UTC)
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "Minds-Webhooks/1.0",
+        "webhook-id": delivery.id,
+        "webhook-timestamp": str(int(sent_at.timestamp())),
+        "webhook-signature": sign(delivery.workspace.webhook_secret, delivery.id, sent_at, body),
+    }
+    started = time.monotonic()
+    status_code, error, excerpt = None, "", ""
+    try:
+        status_code, excerpt = safe_http.post_json(delivery.url, body, headers, timeout=10)
+        if not 200 <= status_code < 300:
+            error = f"The receiver answered HTTP {status_code}."
+    except (ExtractionError, TransientError) as exc:
+        error = str(exc)
+    except Exception as exc:  # a receiver must never crash the worker
+        logger.exception("webhook %s failed", delivery.id)
+        error = f"{exc.__class__.__name__}"
+    duration_ms = int((time.monotonic() - started) * 1000)
+    succeeded = not error
+    with transaction.atomic():
+        WebhookAttempt.objects.create(
+            delivery=delivery,
+            number=number,
+            status_code=status_code,
+            error=error[:2000],
+            response_excerpt=(excerpt or "")[:500],
+            duration_ms=duration_ms,
+        )
+        delivery.attempt_count = number
+        if succeeded:
+            delivery.status = WebhookDelivery.Status.SUCCEEDED
+            delivery.next_attempt_at = None
+        elif number >= _max_attempts():
+            delivery.status = WebhookDelivery.Status.FAILED
+            delivery.next_attempt_at = None
+        else:
+            delay = _retry_base() * 2 ** (number - 1)
+            delivery.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+        delivery.save(update_fields=["attempt_count", "status", "next_attempt_at", "updated_at"])
+    if delivery.status == WebhookDelivery.Status.PENDING:
+        return AttemptOutcome("retrying", retry_in=_retry_base() * 2 ** (number - 1))
+    return AttemptOutcome(delivery.status)
