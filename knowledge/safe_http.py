@@ -246,10 +246,12 @@ def fetch(url: str, *, max_bytes: int, timeout: float | None = None, accept: str
     deadline = time.monotonic() + total
     with httpx.Client(timeout=_timeout(total), follow_redirects=False, trust_env=False) as client:
         response, final_url = _open(client, url, deadline, accept)
-        with response:
+        try:
             _classify_status(response.status_code, final_url)
             body = _read_capped(response, max_bytes, deadline)
             return _result(response, final_url, body)
+        finally:
+            response.close()
 
 
 def fetch_to_file(url: str, path: str, *, max_bytes: int, timeout: float | None = None) -> FetchResult:
@@ -258,10 +260,13 @@ def fetch_to_file(url: str, path: str, *, max_bytes: int, timeout: float | None 
     deadline = time.monotonic() + total
     with httpx.Client(timeout=_timeout(settings.FETCH_TIMEOUT_SECONDS), follow_redirects=False, trust_env=False) as client:
         response, final_url = _open(client, url, deadline, None)
-        with response, open(path, "wb") as sink:
+        try:
             _classify_status(response.status_code, final_url)
-            _read_capped(response, max_bytes, deadline, sink=sink)
+            with open(path, "wb") as sink:
+                _read_capped(response, max_bytes, deadline, sink=sink)
             return _result(response, final_url, b"")
+        finally:
+            response.close()
 
 
 def post_json(url: str, body: bytes, headers: dict, timeout: float) -> tuple[int, str]:

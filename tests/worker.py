@@ -39,6 +39,8 @@ class WorkerProcess:
             "DATABASE_URL": test_database_url(),
             "SSRF_ALLOW_LOOPBACK": "1",
             "DB_CONN_MAX_AGE": "0",
+            # Webhook retries in fractions of a second so the retry tests stay fast.
+            "WEBHOOK_RETRY_BASE_SECONDS": "0.2",
             **self.extra_env,
         }
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the worker's lifetime

@@ -27,9 +27,19 @@ def decode(data: bytes, declared: str | None = None) -> str:
         except (LookupError, UnicodeDecodeError):
             pass
     match = from_bytes(data).best()
-    if match is not None:
+    if match is not None and not _single_byte(match.encoding):
         return str(match)
-    return data.decode("latin-1")
+    # Single-byte guesses on short texts are unreliable (Latin-1 is often taken for Central European code
+    # pages); Windows-1252, the superset of Latin-1 most files in the wild really are, decodes them best.
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return str(match) if match is not None else data.decode("latin-1")
+
+
+def _single_byte(encoding: str) -> bool:
+    name = encoding.lower().replace("-", "_")
+    return name.startswith(("cp125", "latin", "iso8859", "windows_125", "mac_", "cp437", "cp850"))
 
 
 MOJIBAKE = re.compile(r"[\u00c2-\u00f4][\u0080-\u00bf]{1,3}")
@@ -50,7 +60,7 @@ def repair_mojibake(text: str) -> str:
 def _clean(text: str) -> str:
     text = repair_mojibake(text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
-    return re.sub(r"[\x01-\x08\x0b\x0e-\x1f\x7f]", "", text)
+    return re.sub(r"[\x01-\x08\x0b\x0e-\x1f\x7f\u200b-\u200d\u2060\ufeff]", "", text)
 
 
 def paragraphs_of(text: str) -> list[str]:

@@ -1,0 +1,81 @@
+"""A worker killed with SIGKILL mid-source does not leave the source stuck in `processing`.
+
+The source's task is in flight (the worker is blocked fetching a slow page) when the whole worker process group
+is killed. The source stays `processing` with a deadline; once the deadline has passed, the sweeper (the
+periodic `knowledge.sources_sweep_stuck` task, run here by a real worker) puts it back to `pending` and queues it
+again, and a fresh worker takes it to `ready` — once, without duplicated chunks.
+"""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from knowledge.models import Chunk, Source
+from knowledge.pipeline import sources_sweep_stuck as sweep
+from knowledge.tasks import sources_sweep_stuck
+from minds.models import Mind
+from tests.fakesite import FakeSite
+from tests.helpers import wait_for
+from tests.test_ingestion_e2e import knowledge
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+PAGE = "<html><head><title>Slow page</title></head><body><article><h1>Slow page</h1>" + "".join(
+    f"<p>Paragraph {i} of a page that took a long time to arrive, about lighthouses and tides.</p>" for i in range(40)
+) + "</article></body></html>"
+
+
+def test_killed_worker_source_is_swept_and_finished_once(api, workspace, celery_worker, settings):
+    settings.SSRF_ALLOW_LOOPBACK = True
+    mind = Mind.objects.create(workspace=workspace, name="Keeper", slug="keeper-crash")
+    release = threading.Event()
+    first_request = threading.Event()
+
+    def slow(request):
+        first_request.set()
+        release.wait(timeout=60)
+        return 200, {"Content-Type": "text/html"}, PAGE.encode()
+
+    with FakeSite() as site:
+        site.route("/slow", handler=slow)
+        source_id = api.post(knowledge(mind), {"type": "url", "url": site.url("/slow")}).json()["source"]["id"]
+        assert first_request.wait(timeout=60), "the worker never fetched the page"
+        assert Source.objects.get(id=source_id).status == "processing"
+
+        celery_worker.kill()  # SIGKILL, mid-fetch: nothing gets to clean up
+        release.set()
+        source = Source.objects.get(id=source_id)
+        assert source.status == "processing" and source.attempts == 1 and source.deadline_at is not None
+
+        # Before the deadline the sweeper leaves a busy source alone (it may still be working).
+        celery_worker.start()
+        assert sweep()["requeued"] == [] and Source.objects.get(id=source_id).status == "processing"
+
+        # Time passes beyond the deadline; the periodic sweep (run by the real worker) recovers the source.
+        Source.objects.filter(id=source_id).update(deadline_at=timezone.now() - timedelta(seconds=1))
+        sources_sweep_stuck.delay()
+        wait_for(lambda: Source.objects.get(id=source_id).status == "ready", timeout=120, what="the swept source to be ready")
+
+    source = Source.objects.get(id=source_id)
+    assert source.attempts == 2 and source.error_code == ""
+    assert source.chunk_count == Chunk.objects.filter(source_id=source_id).count() > 0
+    assert Chunk.objects.filter(source_id=source_id).values("ordinal").distinct().count() == source.chunk_count
+
+
+def test_sweeper_fails_a_source_that_keeps_dying(db, workspace, settings):
+    mind = Mind.objects.create(workspace=workspace, name="Keeper", slug="keeper-sweep")
+    past = timezone.now() - timedelta(seconds=5)
+    stuck = Source.objects.create(workspace=workspace, mind=mind, type="text", name="t", content="x",
+                                  status="transcribing", attempts=settings.SOURCE_MAX_ATTEMPTS, deadline_at=past)
+    retry = Source.objects.create(workspace=workspace, mind=mind, type="text", name="u", content="y",
+                                  status="processing", attempts=1, deadline_at=past)
+    alive = Source.objects.create(workspace=workspace, mind=mind, type="text", name="v", content="z",
+                                  status="processing", attempts=1, deadline_at=timezone.now() + timedelta(minutes=5))
+    result = sweep()
+    assert result["failed"] == [stuck.id] and result["requeued"] == [retry.id]
+    stuck.refresh_from_db()
+    assert stuck.status == "failed" and stuck.error_code == "processing_timeout" and "attempts" in stuck.error_message
+    assert Source.objects.get(id=retry.id).status == "pending"
+    assert Source.objects.get(id=alive.id).status == "processing"
