@@ -1,0 +1,163 @@
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+
+from config.api.errors import ValidationFailed
+from config.api.schema import COMMON_ERRORS, envelope, errors
+from config.api.serializers import body, query_params
+from config.api.views import WorkspaceApiView, success
+from conversations import chat, selectors, services
+from conversations.models import Conversation
+from conversations.serializers import (
+    ChatInputSerializer,
+    ChatlogQuerySerializer,
+    ConversationListQuerySerializer,
+    ConversationSerializer,
+    FeedbackInputSerializer,
+    MessageSerializer,
+    chatlog_data,
+    conversation_data,
+    message_data,
+)
+from conversations.streaming import stream_response
+from minds.selectors import mind_get
+
+
+class ChatApi(WorkspaceApiView):
+    required_scopes = {"POST": "minds:chat"}
+
+    @extend_schema(
+        operation_id="minds_chat",
+        description=(
+            "Asks the mind. Retrieves passages (hybrid search), answers with the configured LLM (or extractively "
+            "from the passages when none is configured) and cites them as [n]; every citation maps to a real "
+            "passage. `stream: true` (or `format: sse|jsonl`) streams events `conversation`, `token`, `citation`, "
+            "`done` or `error` as Server-Sent Events (default) or JSON Lines."
+        ),
+        request=ChatInputSerializer,
+        responses={
+            200: OpenApiResponse(
+                envelope(
+                    "ChatResponse",
+                    conversationId=serializers.CharField(),
+                    message=MessageSerializer(),
+                    followups=serializers.ListField(child=serializers.CharField()),
+                    usage=serializers.DictField(),
+                ),
+                description="JSON, or text/event-stream / application/x-ndjson when streaming.",
+            ),
+            **errors(*COMMON_ERRORS, 502),
+        },
+    )
+    def post(self, request, mind_id: str):
+        mind = mind_get(principal=self.principal, mind_id=mind_id)
+        data = body(ChatInputSerializer, request)
+        fmt = data.get("format") or ("sse" if data["stream"] else "json")
+        kwargs = {
+            "mind": mind,
+            "message": data["message"],
+            "conversation_id": data.get("conversationId"),
+            "channel": Conversation.Channel.API,
+            "member": self.principal.member,
+            "language": data.get("language"),
+        }
+        if fmt == "json":
+            result = chat.chat_complete(**kwargs)
+            return success(
+                conversationId=result["conversationId"],
+                message=result["message"],
+                followups=result["followups"],
+                usage=result["usage"],
+                latencyMs=result["latencyMs"],
+            )
+        return stream_response(chat.chat_stream(**kwargs), fmt)
+
+
+class ConversationListApi(WorkspaceApiView):
+    required_scopes = {"GET": "conversations:read"}
+
+    @extend_schema(
+        operation_id="minds_conversations",
+        parameters=[ConversationListQuerySerializer],
+        responses={
+            200: envelope(
+                "ConversationListResponse",
+                conversations=ConversationSerializer(many=True),
+                hasMore=serializers.BooleanField(),
+                nextStartAfter=serializers.CharField(allow_null=True),
+            ),
+            **errors(*COMMON_ERRORS),
+        },
+    )
+    def get(self, request, mind_id: str):
+        mind = mind_get(principal=self.principal, mind_id=mind_id)
+        params = query_params(ConversationListQuerySerializer, request)
+        page, has_more = selectors.conversation_page(mind=mind, start_after=params.get("startAfter"), limit=params["limit"])
+        return success(
+            conversations=[conversation_data(c) for c in page],
+            hasMore=has_more,
+            nextStartAfter=page[-1].id if has_more and page else None,
+        )
+
+
+class ConversationDetailApi(WorkspaceApiView):
+    required_scopes = {"GET": "conversations:read", "DELETE": "minds:write"}
+
+    @extend_schema(
+        operation_id="conversations_retrieve",
+        responses={200: envelope("ConversationDetailResponse", conversation=ConversationSerializer()), **errors(*COMMON_ERRORS)},
+    )
+    def get(self, request, conversation_id: str):
+        conversation = selectors.conversation_get(principal=self.principal, conversation_id=conversation_id)
+        return success(conversation=conversation_data(conversation, with_messages=True))
+
+    @extend_schema(
+        operation_id="conversations_destroy",
+        responses={
+            200: envelope("ConversationDeleteResponse", deleted=serializers.BooleanField(), id=serializers.CharField()),
+            **errors(*COMMON_ERRORS),
+        },
+    )
+    def delete(self, request, conversation_id: str):
+        conversation = selectors.conversation_get(principal=self.principal, conversation_id=conversation_id)
+        return success(deleted=True, id=services.conversation_delete(conversation=conversation))
+
+
+class MessageFeedbackApi(WorkspaceApiView):
+    required_scopes = {"POST": "minds:chat"}
+
+    @extend_schema(
+        operation_id="messages_feedback",
+        request=FeedbackInputSerializer,
+        responses={200: envelope("FeedbackResponse", message=MessageSerializer()), **errors(*COMMON_ERRORS)},
+    )
+    def post(self, request, conversation_id: str, message_id: str):
+        conversation = selectors.conversation_get(principal=self.principal, conversation_id=conversation_id)
+        message = selectors.message_get(conversation=conversation, message_id=message_id)
+        if message.role != "assistant":
+            raise ValidationFailed("Feedback is for the mind's answers, not the user's messages.")
+        data = body(FeedbackInputSerializer, request)
+        message = services.message_feedback(message=message, rating=data["rating"], comment=data.get("comment", ""))
+        return success(message=message_data(message))
+
+
+class ChatlogListApi(WorkspaceApiView):
+    """TypingMind's chat log export, over every conversation of the workspace (API, OpenAI, public, widget)."""
+
+    required_scopes = {"GET": "conversations:read"}
+
+    @extend_schema(
+        operation_id="chatlogs_list",
+        parameters=[ChatlogQuerySerializer],
+        responses={200: envelope("ChatlogListResponse", data=serializers.ListField(child=serializers.DictField())), **errors(*COMMON_ERRORS)},
+    )
+    def get(self, request):
+        params = query_params(ChatlogQuerySerializer, request)
+        logs = selectors.chatlogs(
+            principal=self.principal,
+            start=params.get("startUnixTime"),
+            end=params.get("endUnixTime"),
+            user_id=params.get("userID"),
+            limit=params["limit"],
+            offset=params["offset"],
+        )
+        return success(data=[chatlog_data(c) for c in logs])

@@ -1,0 +1,194 @@
+"""OpenAI-compatible surface: `POST /api/v1/chat/completions` and `GET /api/v1/models`, so the official SDKs
+work with `base_url=<server>/api/v1` and a `tr_live_` key.
+
+A "model" is a mind (id or slug; TypingMind's `activatedCharacterID` also works). Citations travel in an
+extension field, `citations`, on the message and on the final stream chunk. Errors use OpenAI's shape
+`{"error": {"message", "type", "param", "code"}}` with the statuses the SDKs map to their exception classes.
+"""
+
+import json
+import time
+from collections.abc import Iterator
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from config.api.exception_handler import api_exception_handler
+from config.api.views import WorkspaceApiView
+from conversations import chat
+from conversations.models import Conversation
+from minds.models import Mind
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    429: "rate_limit_error",
+    502: "api_error",
+}
+
+
+def openai_error(status: int, message: str, code: str, param: str | None = None, headers=None) -> Response:
+    body = {"error": {"message": message, "type": ERROR_TYPES.get(status, "api_error"), "param": param, "code": code}}
+    return Response(body, status=status, headers=headers)
+
+
+class OpenAiApiView(WorkspaceApiView):
+    """Same authentication, scopes and limits as every API view; only the error shape differs."""
+
+    def handle_exception(self, exc):
+        response = api_exception_handler(exc, self.get_exception_handler_context())
+        if response is None:
+            raise exc
+        data = response.data or {}
+        fields = (data.get("details") or {}).get("fields") or {}
+        param = next(iter(fields), None)
+        headers = {k: v for k, v in response.items() if k in ("Retry-After", "WWW-Authenticate")}
+        return openai_error(response.status_code, data.get("message", "Error"), data.get("code", "error"), param, headers)
+
+
+def _mind_for_model(principal, model: str) -> Mind | None:
+    mind = Mind.objects.filter(workspace=principal.workspace, slug=model).first() or Mind.objects.filter(
+        workspace=principal.workspace, id=model
+    ).first()
+    if mind is None or not principal.can_access_mind(mind.id):
+        return None
+    return mind
+
+
+def _text(content) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts: keep the text ones
+        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+class ChatCompletionInputSerializer(serializers.Serializer):
+    # Lenient on purpose: SDKs send many optional parameters (n, user, stream_options…) that do not apply here.
+    model = serializers.CharField(max_length=120, required=False)
+    activatedCharacterID = serializers.CharField(max_length=120, required=False)
+    messages = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=200)
+    stream = serializers.BooleanField(default=False)
+    temperature = serializers.FloatField(min_value=0, max_value=2, required=False)
+
+    def validate(self, attrs):
+        if not attrs.get("model") and not attrs.get("activatedCharacterID"):
+            raise serializers.ValidationError({"model": ["Name a mind (its id or slug) as the model."]})
+        turns = [(m.get("role"), _text(m.get("content"))) for m in attrs["messages"]]
+        if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
+            raise serializers.ValidationError({"messages": ["The last message must be a non-empty user message."]})
+        if len(turns[-1][1]) > 4000:
+            raise serializers.ValidationError({"messages": ["The last message is longer than 4000 characters."]})
+        return attrs
+
+
+class ChatCompletionsApi(OpenAiApiView):
+    required_scopes = {"POST": "minds:chat"}
+
+    @extend_schema(
+        operation_id="openai_chat_completions",
+        request=ChatCompletionInputSerializer,
+        responses={200: inline_serializer("ChatCompletion", fields={"id": serializers.CharField(), "object": serializers.CharField(), "choices": serializers.ListField(child=serializers.DictField()), "usage": serializers.DictField(), "citations": serializers.ListField(child=serializers.DictField())})},
+        description="OpenAI-compatible chat. `model` is a mind's id or slug. Citations are in the `citations` extension field.",
+    )
+    def post(self, request):
+        serializer = ChatCompletionInputSerializer(data=request.data if isinstance(request.data, dict) else {})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        model = data.get("model") or data["activatedCharacterID"]
+        mind = _mind_for_model(self.principal, model)
+        if mind is None:
+            return openai_error(404, f"The model `{model}` does not exist or you do not have access to it.", "model_not_found", "model")
+        turns = [{"role": m.get("role"), "content": _text(m.get("content"))} for m in data["messages"]]
+        history = [t for t in turns[:-1] if t["role"] in ("user", "assistant") and t["content"]]
+        kwargs = {
+            "mind": mind, "message": turns[-1]["content"], "channel": Conversation.Channel.OPENAI,
+            "member": self.principal.member, "history": history,
+        }
+        if data["stream"]:
+            response = StreamingHttpResponse(_chunks(chat.chat_stream(**kwargs), mind), content_type="text/event-stream")
+            response["Cache-Control"] = "no-cache"
+            response["X-Accel-Buffering"] = "no"
+            return response
+        for event in chat.chat_stream(**kwargs):
+            if event.type == "error":
+                return openai_error(502, event.data["message"], event.data["code"])
+            if event.type == "done":
+                return Response(_completion(event.data, mind))
+        return openai_error(502, "The answer could not be produced.", "llm_unavailable")
+
+
+def _usage(done: dict) -> dict:
+    usage = done["usage"]
+    return {"prompt_tokens": usage["promptTokens"], "completion_tokens": usage["completionTokens"],
+            "total_tokens": usage["totalTokens"]}
+
+
+def _completion(done: dict, mind: Mind) -> dict:
+    message = done["message"]
+    return {
+        "id": f"chatcmpl-{message['id']}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": mind.slug,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": message["content"], "citations": message["citations"]},
+            "finish_reason": "stop",
+        }],
+        "usage": _usage(done),
+        "citations": message["citations"],
+        "conversation_id": done["conversationId"],
+        "followups": done["followups"],
+    }
+
+
+def _chunks(events, mind: Mind) -> Iterator[bytes]:
+    created = int(time.time())
+    completion_id = "chatcmpl-pending"
+
+    def chunk(delta: dict, finish=None, **extra) -> bytes:
+        body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": mind.slug,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
+
+    for event in events:
+        if event.type == "conversation":
+            completion_id = f"chatcmpl-{event.data['messageId']}"
+            yield chunk({"role": "assistant", "content": ""})
+        elif event.type == "token":
+            yield chunk({"content": event.data["content"]})
+        elif event.type == "error":
+            error = {"error": {"message": event.data["message"], "type": "api_error", "param": None, "code": event.data["code"]}}
+            yield f"data: {json.dumps(error)}\n\n".encode()
+            break
+        elif event.type == "done":
+            citations = event.data["message"]["citations"]
+            yield chunk({}, "stop", usage=_usage(event.data), citations=citations,
+                        conversation_id=event.data["conversationId"])
+    yield b"data: [DONE]\n\n"
+
+
+class ModelListApi(OpenAiApiView):
+    required_scopes = {"GET": "minds:chat"}
+
+    @extend_schema(operation_id="openai_models", responses={200: inline_serializer("ModelList", fields={"object": serializers.CharField(), "data": serializers.ListField(child=serializers.DictField())})})
+    def get(self, request):
+        minds = Mind.objects.filter(workspace=self.principal.workspace).order_by("name")
+        if self.principal.allowed_mind_ids:
+            minds = minds.filter(id__in=self.principal.allowed_mind_ids)
+        return Response({
+            "object": "list",
+            "data": [
+                {"id": m.slug, "object": "model", "created": int(m.created_at.timestamp()),
+                 "owned_by": self.principal.workspace.name, "name": m.name, "mind_id": m.id}
+                for m in minds
+            ],
+        })

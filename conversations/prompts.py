@@ -1,0 +1,42 @@
+"""The prompt: the mind's persona, its language, the conversation so far and numbered passages to cite."""
+
+from knowledge.search import SearchHit
+from minds.models import Mind
+
+HISTORY_TURNS = 10
+
+RULES = """Answer the user's question using the numbered passages below when they are relevant.
+- Cite every statement taken from a passage with its number in square brackets, like [1] or [2][3].
+- Cite only passage numbers that exist below; never invent sources.
+- If the passages do not contain the answer, say that you don't know from your knowledge, then help as far as
+  your persona allows without inventing facts.
+- Answer in {language}."""
+
+
+def passage_label(hit: SearchHit) -> str:
+    chunk = hit.chunk
+    parts = [chunk.source.name]
+    if chunk.page:
+        parts.append(f"page {chunk.page}")
+    if chunk.start_seconds is not None:
+        parts.append(f"at {int(chunk.start_seconds) // 60}:{int(chunk.start_seconds) % 60:02d}")
+    if chunk.heading_path:
+        parts.append(chunk.heading_path)
+    return ", ".join(parts)
+
+
+def build_messages(*, mind: Mind, question: str, history: list[dict], hits: list[SearchHit], language: str) -> list[dict]:
+    persona = mind.system_prompt.strip() or (
+        f"You are {mind.name}{', ' + mind.headline if mind.headline else ''}. Be helpful, accurate and concise."
+    )
+    system = f"{persona}\n\n{RULES.format(language=language)}"
+    if hits:
+        passages = "\n\n".join(f"[{i}] ({passage_label(h)})\n{h.chunk.content}" for i, h in enumerate(hits, start=1))
+    else:
+        passages = "(no passage from the knowledge base matched this question)"
+    messages = [{"role": "system", "content": system}]
+    for turn in history[-HISTORY_TURNS * 2 :]:
+        if turn.get("role") in ("user", "assistant") and turn.get("content"):
+            messages.append({"role": turn["role"], "content": turn["content"]})
+    messages.append({"role": "user", "content": f"Passages:\n\n{passages}\n\nQuestion: {question}"})
+    return messages

@@ -1,0 +1,65 @@
+"""Reads of conversations, scoped to the caller's workspace and the key's mind restriction."""
+
+from datetime import UTC, datetime
+
+from django.db.models import Prefetch, QuerySet
+
+from apikeys.authentication import ApiKeyPrincipal
+from config.api.errors import NotFound
+from conversations.models import Conversation, Message
+from minds.models import Mind
+
+
+def conversations_of_principal(principal: ApiKeyPrincipal) -> QuerySet[Conversation]:
+    conversations = Conversation.objects.filter(workspace=principal.workspace)
+    if principal.allowed_mind_ids:
+        conversations = conversations.filter(mind_id__in=principal.allowed_mind_ids)
+    return conversations
+
+
+def conversation_page(*, mind: Mind, start_after: str | None, limit: int) -> tuple[list[Conversation], bool]:
+    """Newest first; `start_after` is the id of the last conversation of the previous page."""
+    conversations = Conversation.objects.filter(mind=mind).order_by("-created_at", "-id")
+    if start_after:
+        anchor = Conversation.objects.filter(mind=mind, id=start_after).first()
+        if anchor is None:
+            raise NotFound("The startAfter conversation was not found.")
+        conversations = conversations.filter(created_at__lte=anchor.created_at).exclude(
+            created_at=anchor.created_at, id__gte=anchor.id
+        )
+    rows = list(conversations.prefetch_related("messages")[: limit + 1])
+    return rows[:limit], len(rows) > limit
+
+
+def conversation_get(*, principal: ApiKeyPrincipal, conversation_id: str) -> Conversation:
+    conversation = (
+        conversations_of_principal(principal)
+        .filter(id=conversation_id)
+        .select_related("mind")
+        .prefetch_related(Prefetch("messages", queryset=Message.objects.order_by("created_at", "id")))
+        .first()
+    )
+    if conversation is None:
+        raise NotFound("Conversation not found.")
+    return conversation
+
+
+def message_get(*, conversation: Conversation, message_id: str) -> Message:
+    message = Message.objects.filter(conversation=conversation, id=message_id).first()
+    if message is None:
+        raise NotFound("Message not found.")
+    return message
+
+
+def chatlogs(*, principal: ApiKeyPrincipal, start: int | None, end: int | None, user_id: str | None, limit: int, offset: int):
+    conversations = conversations_of_principal(principal).select_related("mind", "member")
+    if start is not None:
+        conversations = conversations.filter(created_at__gte=datetime.fromtimestamp(start, tz=UTC))
+    if end is not None:
+        conversations = conversations.filter(created_at__lte=datetime.fromtimestamp(end, tz=UTC))
+    if user_id:
+        conversations = conversations.filter(member_id=user_id)
+    conversations = conversations.order_by("-created_at", "-id").prefetch_related(
+        Prefetch("messages", queryset=Message.objects.order_by("created_at", "id"))
+    )
+    return list(conversations[offset : offset + limit])

@@ -1,0 +1,117 @@
+"""Conversation shapes on the wire."""
+
+from rest_framework import serializers
+
+from config.api.serializers import StrictSerializer
+from conversations.models import Conversation, Message
+
+
+def _iso(value):
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def message_data(message: Message) -> dict:
+    data = {
+        "id": message.id,
+        "role": message.role,
+        "content": message.content,
+        "status": message.status,
+        "createdAt": _iso(message.created_at),
+    }
+    if message.role == Message.Role.ASSISTANT:
+        data.update(
+            citations=message.citations,
+            followups=message.followups,
+            model=message.model or None,
+            usage={"promptTokens": message.prompt_tokens, "completionTokens": message.completion_tokens},
+            latencyMs=message.latency_ms,
+            feedback={"rating": message.feedback_rating, "comment": message.feedback_comment}
+            if message.feedback_rating
+            else None,
+        )
+    return data
+
+
+def conversation_data(conversation: Conversation, *, with_messages: bool = False) -> dict:
+    messages = list(conversation.messages.all())
+    data = {
+        "id": conversation.id,
+        "mindId": conversation.mind_id,
+        "title": conversation.title,
+        "channel": conversation.channel,
+        "visitorEmail": conversation.visitor_email or None,
+        "messageCount": len(messages),
+        "createdAt": _iso(conversation.created_at),
+        "updatedAt": _iso(conversation.updated_at),
+    }
+    if with_messages:
+        data["messages"] = [message_data(m) for m in messages]
+    return data
+
+
+def chatlog_data(conversation: Conversation) -> dict:
+    messages = list(conversation.messages.all())
+    text = "\n\n".join(
+        f"{'User' if m.role == Message.Role.USER else 'Assistant'}: {m.content}" for m in messages if m.content
+    )
+    models = sorted({m.model for m in messages if m.model})
+    return {
+        "chatID": conversation.id,
+        "chatTitle": conversation.title,
+        "createdAt": _iso(conversation.created_at),
+        "recordedAt": _iso(messages[-1].created_at if messages else conversation.updated_at),
+        "conversationText": text,
+        "userID": conversation.member_id or conversation.visitor_id or None,
+        "model": models[-1] if models else None,
+        "agents": [conversation.mind.name],
+        "plugins": [],
+        "channel": conversation.channel,
+    }
+
+
+class ChatInputSerializer(StrictSerializer):
+    message = serializers.CharField(min_length=1, max_length=4000, trim_whitespace=True)
+    conversationId = serializers.CharField(max_length=40, required=False, allow_null=True)
+    stream = serializers.BooleanField(default=False)
+    format = serializers.ChoiceField(choices=["json", "sse", "jsonl"], required=False)
+    language = serializers.CharField(max_length=40, required=False)
+
+
+class ConversationListQuerySerializer(serializers.Serializer):
+    startAfter = serializers.CharField(max_length=40, required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
+
+
+class FeedbackInputSerializer(StrictSerializer):
+    rating = serializers.ChoiceField(choices=["up", "down"])
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class ChatlogQuerySerializer(serializers.Serializer):
+    startUnixTime = serializers.IntegerField(min_value=0, required=False)
+    endUnixTime = serializers.IntegerField(min_value=0, required=False)
+    userID = serializers.CharField(max_length=64, required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
+    offset = serializers.IntegerField(min_value=0, default=0)
+
+
+class MessageSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    role = serializers.CharField()
+    content = serializers.CharField()
+    status = serializers.CharField()
+    createdAt = serializers.DateTimeField()
+    citations = serializers.ListField(child=serializers.DictField(), required=False)
+    followups = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class ConversationSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    mindId = serializers.CharField()
+    title = serializers.CharField()
+    channel = serializers.CharField()
+    visitorEmail = serializers.CharField(allow_null=True)
+    messageCount = serializers.IntegerField()
+    createdAt = serializers.DateTimeField()
+    updatedAt = serializers.DateTimeField()
+    messages = MessageSerializer(many=True, required=False)

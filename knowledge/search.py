@@ -1,0 +1,176 @@
+"""Retrieval over a mind's ready chunks: `vector`, `hybrid` and `smart`.
+
+Scores are 0–1 and comparable across queries, so `threshold` really filters:
+
+- vector: cosine similarity of query and passage embeddings (1 − cosine distance, clipped to 0–1), from the HNSW
+  index filtered to the mind first (pgvector iterative index scans, so a filtered search still fills `limit`).
+- hybrid: a candidate pool of CANDIDATES passages from each side — vector and PostgreSQL full-text
+  (`ts_rank_cd` over an OR of the query's stemmed terms) — independent of `limit`; each candidate gets
+  `score = VECTOR_WEIGHT × similarity + TEXT_WEIGHT × text` where `text` is its full-text rank divided by the best
+  rank in the pool (0–1). A convex combination of an absolute semantic score and a relative lexical one: exact
+  terms (names, codes) lift a passage, but a query that matches nothing scores low everywhere, so the threshold
+  still filters.
+- smart: hybrid over the query and its expansions (an LLM's rewrites and a hypothetical answer when an LLM is
+  configured; without one, the query alone), then a rerank of the pooled candidates that adds how many of the
+  query's content words each passage covers: `0.6 × best similarity + 0.2 × text + 0.2 × coverage`.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+
+from knowledge.embeddings import get_embedder
+from knowledge.models import Chunk
+from minds.models import Mind
+
+CANDIDATES = 50
+EF_SEARCH = 100
+VECTOR_WEIGHT = 0.7
+TEXT_WEIGHT = 0.3
+MODES = ("vector", "hybrid", "smart")
+STOPWORDS = set(
+    "a an and are as at be by for from has have how in is it its of on or that the this to was were what when where "
+    "which who why will with does did do can could should would about into than then there these those their".split()
+)
+
+
+@dataclass
+class SearchHit:
+    chunk: Chunk
+    score: float
+    vector_score: float = 0.0
+    text_score: float = 0.0
+    signals: dict = field(default_factory=dict)
+
+
+def _vector_literal(vector: list[float]) -> str:
+    return "[" + ",".join(f"{x:.7f}" for x in vector) + "]"
+
+
+def _vector_candidates(mind_id: str, vector: list[float], limit: int) -> dict[str, float]:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # SET LOCAL: only for this transaction, so pooled connections are not left altered.
+        cursor.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, limit)}")
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cursor.execute(
+            """
+            SELECT c.id, c.embedding <=> %s::vector AS distance
+            FROM knowledge_chunk c JOIN knowledge_source s ON s.id = c.source_id
+            WHERE c.mind_id = %s AND s.status = 'ready'
+            ORDER BY c.embedding <=> %s::vector
+            LIMIT %s
+            """,
+            [_vector_literal(vector), mind_id, _vector_literal(vector), limit],
+        )
+        rows = cursor.fetchall()
+    # relaxed_order may return neighbours slightly out of order; the caller sorts by score.
+    return {chunk_id: max(0.0, min(1.0, 1.0 - float(distance))) for chunk_id, distance in rows}
+
+
+def _text_candidates(mind_id: str, query: str, limit: int) -> dict[str, float]:
+    """Full-text rank for an OR of the query's stemmed terms (a question rarely has every word in one passage)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH q AS (
+                SELECT NULLIF(replace(plainto_tsquery('english', %s)::text, ' & ', ' | '), '')::tsquery AS query
+            )
+            SELECT c.id, ts_rank_cd(c.search_vector, q.query, 1) AS rank
+            FROM knowledge_chunk c JOIN knowledge_source s ON s.id = c.source_id, q
+            WHERE q.query IS NOT NULL AND c.mind_id = %s AND s.status = 'ready' AND c.search_vector @@ q.query
+            ORDER BY rank DESC
+            LIMIT %s
+            """,
+            [query, mind_id, limit],
+        )
+        return {chunk_id: float(rank) for chunk_id, rank in cursor.fetchall()}
+
+
+def _similarities(mind_id: str, chunk_ids: list[str], vector: list[float]) -> dict[str, float]:
+    """Exact similarity for candidates the vector side did not return (text-only hits)."""
+    if not chunk_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, embedding <=> %s::vector FROM knowledge_chunk WHERE mind_id = %s AND id = ANY(%s)",
+            [_vector_literal(vector), mind_id, chunk_ids],
+        )
+        return {chunk_id: max(0.0, min(1.0, 1.0 - float(d))) for chunk_id, d in cursor.fetchall()}
+
+
+def _load(hits: list[SearchHit]) -> list[SearchHit]:
+    chunks = Chunk.objects.select_related("source").in_bulk([h.chunk for h in hits])
+    loaded = []
+    for hit in hits:
+        chunk = chunks.get(hit.chunk)
+        if chunk is not None:
+            hit.chunk = chunk
+            loaded.append(hit)
+    return loaded
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in STOPWORDS and len(w) > 1}
+
+
+def _hybrid_pool(mind_id: str, query: str, vector: list[float], pool: int) -> list[SearchHit]:
+    vector_scores = _vector_candidates(mind_id, vector, pool)
+    text_ranks = _text_candidates(mind_id, query, pool)
+    missing = [cid for cid in text_ranks if cid not in vector_scores]
+    vector_scores.update(_similarities(mind_id, missing, vector))
+    best_text = max(text_ranks.values(), default=0.0) or 1.0
+    hits = []
+    for chunk_id, similarity in vector_scores.items():
+        text = text_ranks.get(chunk_id, 0.0) / best_text
+        hits.append(SearchHit(chunk_id, VECTOR_WEIGHT * similarity + TEXT_WEIGHT * text, similarity, text))
+    return hits
+
+
+def search_chunks(
+    *, mind: Mind, query: str, limit: int = 5, threshold: float = 0.3, mode: str = "hybrid", expansions: list[str] | None = None
+) -> list[SearchHit]:
+    if mode not in MODES:
+        raise ValueError(f"unknown search mode {mode!r}")
+    embedder = get_embedder()
+    vector = embedder.embed_query(query)
+    if mode == "vector":
+        scores = _vector_candidates(mind.id, vector, max(limit, 1))
+        hits = [SearchHit(cid, s, s, 0.0) for cid, s in scores.items()]
+    elif mode == "hybrid":
+        hits = _hybrid_pool(mind.id, query, vector, CANDIDATES)
+    else:
+        hits = _smart(mind, query, vector, expansions if expansions is not None else expand_query(query))
+    hits = [h for h in hits if h.score >= threshold]
+    hits.sort(key=lambda h: (-h.score, h.chunk))
+    return _load(hits[:limit])
+
+
+def _smart(mind: Mind, query: str, vector: list[float], expansions: list[str]) -> list[SearchHit]:
+    embedder = get_embedder()
+    pooled: dict[str, SearchHit] = {h.chunk: h for h in _hybrid_pool(mind.id, query, vector, CANDIDATES * 2)}
+    extra_vectors = embedder.embed_documents(expansions) if expansions else []
+    for text, extra in zip(expansions, extra_vectors, strict=True):
+        for hit in _hybrid_pool(mind.id, text, extra, CANDIDATES):
+            current = pooled.get(hit.chunk)
+            if current is None or hit.vector_score > current.vector_score:
+                hit.text_score = max(hit.text_score, current.text_score if current else 0.0)
+                pooled[hit.chunk] = hit
+    if not pooled:
+        return []
+    contents = dict(Chunk.objects.filter(id__in=list(pooled)).values_list("id", "content"))
+    wanted = content_words(query)
+    for chunk_id, hit in pooled.items():
+        coverage = len(wanted & content_words(contents.get(chunk_id, ""))) / len(wanted) if wanted else 0.0
+        hit.signals["coverage"] = coverage
+        hit.score = 0.6 * hit.vector_score + 0.2 * hit.text_score + 0.2 * coverage
+    return list(pooled.values())
+
+
+def expand_query(query: str) -> list[str]:
+    """Alternative phrasings from the configured LLM; none without one (smart then = hybrid + rerank)."""
+    from conversations import llm
+
+    if not llm.is_configured():
+        return []
+    return llm.expand_query(query)
