@@ -15,3 +15,4 @@ os.environ.setdefault("MEDIA_ROOT", os.path.join(os.path.dirname(os.path.dirname
 # Chat tests talk to fake LLM servers they start themselves; never a real provider from the developer's shell.
 os.environ.pop("OPENAI_API_KEY", None)
 os.environ.pop("OPENAI_BASE_URL", None)
+os.environ.setdefault("DB_CONN_MAX_AGE", "0")  # live-server threads must not keep the test database open
