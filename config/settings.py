@@ -156,6 +156,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v[12]",
+    # 3.1: schemas are plain JSON Schema (null as a type), so tests validate real responses against them.
+    "OAS_VERSION": "3.1.0",
+    "ENUM_NAME_OVERRIDES": {
+        "SourceStatusEnum": "knowledge.models.Source.Status",
+        "SourceTypeEnum": "knowledge.models.Source.Type",
+    },
     # Served from the package, not a CDN: deployments may have no internet.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

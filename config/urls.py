@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.http import Http404
 from django.urls import include, path, re_path
 from rest_framework.permissions import AllowAny
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from config.api.exception_handler import error_json_response
 from config.health import healthz, readyz
@@ -14,7 +14,7 @@ api_v1 = [
     path("", include("conversations.urls")),
     path(
         "openapi.json",
-        SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny]),
+        SpectacularJSONAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny]),
         name="openapi-schema",
     ),
 ]

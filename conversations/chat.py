@@ -180,7 +180,7 @@ def _run(mind, conversation, message, language, history, started) -> Iterator[Ch
         finished = True
         yield ChatEvent("done", {
             "conversationId": conversation.id,
-            "message": {"id": assistant.id, "role": "assistant", "content": content, "citations": citations,
+            "message": {"id": assistant.id, "role": "assistant", "status": "complete", "content": content, "citations": citations,
                         "createdAt": _iso(assistant.created_at)},
             "followups": followups,
             "usage": {"promptTokens": usage.prompt_tokens, "completionTokens": usage.completion_tokens,

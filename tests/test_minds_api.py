@@ -1,0 +1,154 @@
+"""The minds endpoints: every field and limit, scoping, slugs, publish, delete cascade."""
+
+import pytest
+
+from conversations.models import Conversation
+from knowledge.models import Source
+from minds.models import Mind
+from tests.helpers import KeyedClient, assert_error, make_key
+
+pytestmark = pytest.mark.django_db
+
+FULL = {
+    "name": "Ada Lovelace",
+    "headline": "First programmer",
+    "bio": "Wrote the first algorithm.",
+    "avatarUrl": "https://example.com/ada.png",
+    "systemPrompt": "You are Ada.",
+    "welcomeMessage": "Hello!",
+    "suggestedQuestions": ["What is the Analytical Engine?", "Who was Babbage?"],
+    "expertiseAreas": ["mathematics", "computing"],
+    "showSources": True,
+    "collectEmailBeforeChat": False,
+    "temperature": 0.4,
+    "model": "gpt-4o-mini",
+    "language": "en",
+    "theme": {"primaryColor": "#112233", "backgroundColor": "#ffffff", "fontFamily": "Georgia", "mode": "dark"},
+    "socialLinks": {"twitter": "https://twitter.com/ada", "website": "https://ada.example"},
+    "voiceEnabled": True,
+    "voiceId": "nova",
+    "voiceSpeed": 1.25,
+}
+
+
+def test_create_with_every_field_and_get_detail(api):
+    response = api.post("/api/v1/minds", FULL)
+    assert response.status_code == 201, response.json()
+    mind = response.json()["mind"]
+    for field, value in FULL.items():
+        assert mind[field] == value, field
+    assert mind["id"].startswith("mind_") and mind["slug"].startswith("ada-lovelace-") and len(mind["slug"]) == len("ada-lovelace-") + 6
+    detail = api.get(f"/api/v1/minds/{mind['id']}").json()["mind"]
+    assert detail["sourceStats"] == {"total": 0, "ready": 0, "pending": 0, "processing": 0, "transcribing": 0, "failed": 0}
+    assert detail["recentConversationCount"] == 0 and detail["sourceLimit"] > 0
+    assert api.get(f"/api/v1/minds/{mind['slug']}").json()["mind"]["id"] == mind["id"]  # by slug too
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("name", "x" * 101),
+        ("name", ""),
+        ("suggestedQuestions", ["a", "b", "c", "d", "e"]),
+        ("expertiseAreas", [f"e{i}" for i in range(11)]),
+        ("temperature", 2.1),
+        ("temperature", -0.1),
+        ("voiceId", "robot"),
+        ("voiceSpeed", 0.2),
+        ("voiceSpeed", 4.5),
+        ("theme", {"primaryColor": "red;}</style>"}),
+        ("theme", {"mode": "neon"}),
+        ("theme", {"unknown": 1}),
+        ("socialLinks", {"twitter": "javascript:alert(1)"}),
+        ("socialLinks", {"myspace": "https://myspace.com/x"}),
+        ("slug", "Not A Slug!"),
+        ("avatarUrl", "javascript:alert(1)"),
+        ("colour", "blue"),
+    ],
+)
+def test_create_rejects_each_invalid_field(api, field, value):
+    body = {"name": "Valid", field: value} if field != "name" else {"name": value}
+    result = assert_error(api.post("/api/v1/minds", body), 400, "validation_error")
+    assert result["details"]["fields"]
+    assert Mind.objects.count() == 0
+
+
+def test_slugs_are_unique_and_validated(api):
+    assert api.post("/api/v1/minds", {"name": "A", "slug": "my-mind"}).status_code == 201
+    assert_error(api.post("/api/v1/minds", {"name": "B", "slug": "my-mind"}), 400, "validation_error")
+
+
+def test_list_with_pagination_counts_and_usage(api, workspace):
+    for i in range(3):
+        api.post("/api/v1/minds", {"name": f"Mind {i}"})
+    mind = Mind.objects.first()
+    Source.objects.create(workspace=workspace, mind=mind, type="text", name="s", content="c")
+    Conversation.objects.create(workspace=workspace, mind=mind)
+    body = api.get("/api/v1/minds", {"limit": 2}).json()
+    assert body["pagination"] == {"page": 1, "limit": 2, "total": 3, "totalPages": 2}
+    assert body["usage"]["mindsUsed"] == 3 and body["usage"]["sourcesUsed"] == 1
+    assert {"mindsLimit", "sourcesLimit"} <= set(body["usage"])
+    counted = {m["id"]: m for m in api.get("/api/v1/minds").json()["minds"]}[mind.id]
+    assert counted["knowledgeSourceCount"] == 1 and counted["conversationCount"] == 1
+    assert_error(api.get("/api/v1/minds", {"limit": 101}), 400, "validation_error")
+    assert_error(api.get("/api/v1/minds", {"page": 0}), 400, "validation_error")
+
+
+def test_minds_limit(api, workspace):
+    workspace.minds_limit = 1
+    workspace.save()
+    assert api.post("/api/v1/minds", {"name": "One"}).status_code == 201
+    assert_error(api.post("/api/v1/minds", {"name": "Two"}), 400, "limit_exceeded")
+
+
+def test_patch_is_partial(api):
+    mind = api.post("/api/v1/minds", FULL).json()["mind"]
+    patched = api.patch(f"/api/v1/minds/{mind['id']}", {"headline": "Countess", "theme": {"mode": "light"}})
+    assert patched.status_code == 200, patched.json()
+    after = patched.json()["mind"]
+    assert after["headline"] == "Countess" and after["bio"] == FULL["bio"] and after["theme"]["mode"] == "light"
+    assert_error(api.patch(f"/api/v1/minds/{mind['id']}", {"temperature": 3}), 400, "validation_error")
+
+
+def test_delete_cascades(api, workspace):
+    mind_id = api.post("/api/v1/minds", {"name": "Gone"}).json()["mind"]["id"]
+    mind = Mind.objects.get(id=mind_id)
+    Source.objects.create(workspace=workspace, mind=mind, type="text", name="s", content="c")
+    Conversation.objects.create(workspace=workspace, mind=mind)
+    assert api.delete(f"/api/v1/minds/{mind_id}").json() == {"status": "success", "deleted": True, "id": mind_id}
+    assert not Source.objects.exists() and not Conversation.objects.exists()
+    assert_error(api.get(f"/api/v1/minds/{mind_id}"), 404, "not_found")
+
+
+def test_publish_warns_without_ready_sources(api, workspace):
+    mind_id = api.post("/api/v1/minds", {"name": "Pub"}).json()["mind"]["id"]
+    body = api.post(f"/api/v1/minds/{mind_id}/publish", {"isPublished": True}).json()
+    assert body["mind"]["isPublished"] and body["publicUrl"].endswith("/m/" + body["mind"]["slug"]) and body["warning"]
+    Source.objects.create(workspace=workspace, mind_id=mind_id, type="text", name="s", content="c", status="ready")
+    assert "warning" not in api.post(f"/api/v1/minds/{mind_id}/publish", {}).json()
+    unpublished = api.post(f"/api/v1/minds/{mind_id}/publish", {"isPublished": False}).json()
+    assert unpublished["mind"]["isPublished"] is False and unpublished["publicUrl"] is None
+
+
+def test_every_endpoint_checks_key_scope_and_workspace(api, other_api, workspace):
+    mind_id = api.post("/api/v1/minds", {"name": "Private"}).json()["mind"]["id"]
+    calls = [
+        ("get", f"/api/v1/minds/{mind_id}", None, "minds:read"),
+        ("patch", f"/api/v1/minds/{mind_id}", {"name": "x"}, "minds:write"),
+        ("delete", f"/api/v1/minds/{mind_id}", None, "minds:write"),
+        ("post", f"/api/v1/minds/{mind_id}/publish", {}, "minds:write"),
+    ]
+    no_scope = KeyedClient(make_key(workspace, scopes=["conversations:read"]))
+    for method, path, body, scope in calls:
+        args = (path, body) if body is not None else (path,)
+        assert_error(getattr(KeyedClient(None), method)(*args), 401, "missing_api_key")
+        denied = assert_error(getattr(no_scope, method)(*args), 403, "insufficient_scope")
+        assert scope in denied["message"]
+        assert_error(getattr(other_api, method)(*args), 404, "not_found")
+    assert_error(no_scope.get("/api/v1/minds"), 403, "insufficient_scope")
+    assert_error(no_scope.post("/api/v1/minds", {"name": "x"}), 403, "insufficient_scope")
+    assert other_api.get("/api/v1/minds").json()["minds"] == []
+    elsewhere = Mind.objects.create(workspace=workspace, name="Elsewhere", slug="elsewhere-scope")
+    restricted = KeyedClient(make_key(workspace, scopes="all", allowed_mind_ids=[elsewhere.id]))
+    assert_error(restricted.get(f"/api/v1/minds/{mind_id}"), 404, "not_found")
+    assert [m["id"] for m in restricted.get("/api/v1/minds").json()["minds"]] == [elsewhere.id]
