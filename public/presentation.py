@@ -12,7 +12,7 @@ from django.conf import settings
 from minds.models import Mind
 
 HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
-FONT = re.compile(r"^[A-Za-z0-9 ,'\"-]{1,100}$")
+FONT = re.compile(r"^[A-Za-z0-9 ,'\"-]{1,100}$")  # no < > ; { }: safe unescaped inside <style>
 DEFAULT_FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif'
 SOCIAL = ("website", "twitter", "linkedin", "youtube", "instagram")
 
