@@ -32,7 +32,7 @@ class ApiKey(models.Model):
 
     id = models.CharField(primary_key=True, max_length=40, default=api_key_id, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_keys")
-    member = models.OneToOneField(Member, on_delete=models.PROTECT, related_name="api_key")
+    member = models.OneToOneField(Member, on_delete=models.CASCADE, related_name="api_key")
     name = models.CharField(max_length=100)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     last4 = models.CharField(max_length=4, editable=False)

@@ -2,7 +2,8 @@
 
 from datetime import timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Workspace
@@ -17,9 +18,17 @@ def mind_list(*, principal: ApiKeyPrincipal) -> QuerySet[Mind]:
     minds = Mind.objects.filter(workspace=principal.workspace)
     if principal.allowed_mind_ids:
         minds = minds.filter(id__in=principal.allowed_mind_ids)
+    from conversations.models import Conversation  # noqa: PLC0415 - those apps import minds
+    from knowledge.models import Source  # noqa: PLC0415
+
+    # Correlated subqueries, evaluated only for the rows of the page (a JOIN + GROUP BY would count every row).
+    sources = Source.objects.filter(mind=OuterRef("pk")).order_by().values("mind").annotate(n=Count("id")).values("n")
+    conversations = (
+        Conversation.objects.filter(mind=OuterRef("pk")).order_by().values("mind").annotate(n=Count("id")).values("n")
+    )
     return minds.annotate(
-        knowledge_source_count=Count("sources", distinct=True),
-        conversation_count=Count("conversations", distinct=True),
+        knowledge_source_count=Coalesce(Subquery(sources), 0),
+        conversation_count=Coalesce(Subquery(conversations), 0),
     ).order_by("-created_at")
 
 
@@ -48,10 +57,17 @@ def mind_detail_counts(*, mind: Mind) -> dict:
 
 
 def workspace_usage(*, workspace: Workspace) -> dict:
+    from knowledge.models import Source  # noqa: PLC0415 - knowledge imports minds
+
+    # Both counts in one round trip.
+    counts = Workspace.objects.filter(pk=workspace.pk).annotate(
+        minds_used=Subquery(Mind.objects.filter(workspace=OuterRef("pk")).order_by().values("workspace").annotate(n=Count("id")).values("n")),
+        sources_used=Subquery(Source.objects.filter(workspace=OuterRef("pk")).order_by().values("workspace").annotate(n=Count("id")).values("n")),
+    ).values("minds_used", "sources_used").get()
     return {
-        "mindsUsed": Mind.objects.filter(workspace=workspace).count(),
+        "mindsUsed": counts["minds_used"] or 0,
         "mindsLimit": workspace.effective_minds_limit,
-        "sourcesUsed": workspace.sources.count(),
+        "sourcesUsed": counts["sources_used"] or 0,
         "sourcesLimit": workspace.effective_sources_limit,
     }
 

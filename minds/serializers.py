@@ -158,12 +158,44 @@ class MindSerializer(serializers.Serializer):
     updatedAt = serializers.DateTimeField(source="updated_at")
 
     def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["bio"] = instance.bio or None
-        data["avatarUrl"] = instance.avatar_url or None
-        data["model"] = instance.model or None
-        data["language"] = instance.language or None
-        return data
+        # Built by hand: DRF's field-by-field rendering cost ~0.4 ms per mind, most of a list request's time.
+        return mind_data(instance)
+
+
+def mind_data(mind: Mind) -> dict:
+    """The fields of MindSerializer (which documents them), as plain values."""
+    return {
+        "id": mind.id,
+        "name": mind.name,
+        "slug": mind.slug,
+        "headline": mind.headline,
+        "bio": mind.bio or None,
+        "avatarUrl": mind.avatar_url or None,
+        "systemPrompt": mind.system_prompt,
+        "welcomeMessage": mind.welcome_message,
+        "suggestedQuestions": list(mind.suggested_questions),
+        "expertiseAreas": list(mind.expertise_areas),
+        "isPublished": mind.is_published,
+        "showSources": mind.show_sources,
+        "collectEmailBeforeChat": mind.collect_email_before_chat,
+        "temperature": mind.temperature,
+        "model": mind.model or None,
+        "language": mind.language or None,
+        "theme": dict(mind.theme),
+        "socialLinks": dict(mind.social_links),
+        "voiceEnabled": mind.voice_enabled,
+        "voiceId": mind.voice_id,
+        "voiceSpeed": mind.voice_speed,
+        "visibility": mind.visibility,
+        "allowedGroupIds": list(mind.allowed_group_ids),
+        "allowedOrigins": list(mind.allowed_origins),
+        "publicMessagesPerMinute": mind.public_messages_per_minute,
+        "publicMessagesPerDay": mind.public_messages_per_day,
+        "knowledgeSourceCount": getattr(mind, "knowledge_source_count", 0),
+        "conversationCount": getattr(mind, "conversation_count", 0),
+        "createdAt": _iso(mind.created_at),
+        "updatedAt": _iso(mind.updated_at),
+    }
 
 
 class SourceStatsSerializer(serializers.Serializer):
@@ -187,5 +219,10 @@ def mind_detail_data(mind: Mind, counts: dict) -> dict:
 
     for name, value in counts.items():
         setattr(mind, name, value)
-    mind.public_url = mind_public_url(mind) if mind.is_published else None
-    return MindDetailSerializer(mind).data
+    return {
+        **mind_data(mind),
+        "recentConversationCount": counts["recent_conversation_count"],
+        "sourceLimit": mind.effective_source_limit,
+        "sourceStats": counts["source_stats"],
+        "publicUrl": mind_public_url(mind) if mind.is_published else None,
+    }
