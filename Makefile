@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install dev test lint format bench-api browsers clean-data
+.PHONY: install dev test lint format bench bench-api bench-ingest bench-retrieval bench-quality bench-page browsers clean-data
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -35,8 +35,23 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Benchmarks print their figures and write docs/bench/*.md (see docs/benchmarks.md). They use their own databases.
+bench: bench-api bench-page bench-ingest bench-retrieval bench-quality
+
 bench-api: install
-	$(PY) bench/api.py
+	$(PY) bench/api.py --write docs/bench/api.md
+
+bench-page: install
+	$(PY) bench/page.py --write docs/bench/page.md
+
+bench-ingest: install
+	$(PY) bench/ingest.py --write docs/bench/ingest.md
+
+bench-retrieval: install
+	$(PY) bench/retrieval.py --write docs/bench/retrieval.md
+
+bench-quality: install
+	$(PY) bench/quality.py --write docs/bench/quality.md
 
 clean-data:
 	-$(PY) scripts/devdb.py stop

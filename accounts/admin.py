@@ -5,7 +5,15 @@ from accounts.models import Group, Member, Workspace
 
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ("name", "id", "minds_limit", "sources_limit", "source_limit_per_mind", "api_keys_limit", "created_at")
+    list_display = (
+        "name",
+        "id",
+        "minds_limit",
+        "sources_limit",
+        "source_limit_per_mind",
+        "api_keys_limit",
+        "created_at",
+    )
     search_fields = ("name", "id")
     # The webhook signing secret is shown so owners can configure receivers; it is never editable here.
     readonly_fields = ("id", "webhook_secret", "created_at", "updated_at")

@@ -71,7 +71,9 @@ class Group(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="group_name_unique_in_workspace")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="group_name_unique_in_workspace")
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -93,7 +95,9 @@ class Member(models.Model):
         ordering = ["created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["workspace", "email"], condition=~models.Q(email=""), name="member_email_unique_in_workspace"
+                fields=["workspace", "email"],
+                condition=~models.Q(email=""),
+                name="member_email_unique_in_workspace",
             )
         ]
 

@@ -8,7 +8,9 @@ from config.api.errors import ApplicationError
 
 
 class ApiKeyCreateForm(forms.ModelForm):
-    scopes = forms.MultipleChoiceField(choices=[(s, s) for s in ALL_SCOPES], widget=forms.CheckboxSelectMultiple)
+    scopes = forms.MultipleChoiceField(
+        choices=[(s, s) for s in ALL_SCOPES], widget=forms.CheckboxSelectMultiple
+    )
 
     class Meta:
         model = ApiKey
@@ -17,11 +19,31 @@ class ApiKeyCreateForm(forms.ModelForm):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "workspace", "masked", "scopes", "expires_at", "revoked_at", "last_used_at", "created_at")
+    list_display = (
+        "name",
+        "workspace",
+        "masked",
+        "scopes",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+        "created_at",
+    )
     list_filter = ("workspace",)
     search_fields = ("name", "id", "last4")
     actions = ["revoke"]
-    readonly_fields = ("id", "workspace", "member", "last4", "scopes", "allowed_mind_ids", "expires_at", "revoked_at", "last_used_at", "created_at")
+    readonly_fields = (
+        "id",
+        "workspace",
+        "member",
+        "last4",
+        "scopes",
+        "allowed_mind_ids",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+        "created_at",
+    )
     exclude = ("key_hash",)
 
     @admin.display(description="key")
@@ -42,8 +64,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
         # Keys are only made by the service: it hashes the key and enforces the workspace's limit.
         try:
             created = api_key_create(
-                workspace=form.cleaned_data["workspace"], name=form.cleaned_data["name"],
-                scopes=form.cleaned_data["scopes"], expires_at=form.cleaned_data.get("expires_at"),
+                workspace=form.cleaned_data["workspace"],
+                name=form.cleaned_data["name"],
+                scopes=form.cleaned_data["scopes"],
+                expires_at=form.cleaned_data.get("expires_at"),
             )
         except ApplicationError as exc:
             messages.error(request, exc.message)

@@ -54,7 +54,9 @@ class ApiKeyCreateSerializer(StrictSerializer):
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=[*ALL_SCOPES, "all"]), min_length=1)
     expiresAt = serializers.DateTimeField(required=False, allow_null=True)
     expiresInDays = serializers.IntegerField(required=False, min_value=1, max_value=3650)
-    mindIds = serializers.ListField(child=serializers.CharField(max_length=40), required=False, max_length=100)
+    mindIds = serializers.ListField(
+        child=serializers.CharField(max_length=40), required=False, max_length=100
+    )
 
 
 class ApiKeyListApi(WorkspaceApiView):
@@ -62,10 +64,15 @@ class ApiKeyListApi(WorkspaceApiView):
 
     @extend_schema(
         operation_id="api_keys_list",
-        responses={200: envelope("ApiKeyListResponse", apiKeys=ApiKeySerializer(many=True)), **errors(*COMMON_ERRORS)},
+        responses={
+            200: envelope("ApiKeyListResponse", apiKeys=ApiKeySerializer(many=True)),
+            **errors(*COMMON_ERRORS),
+        },
     )
     def get(self, request):
-        return success(apiKeys=ApiKeySerializer(selectors.api_key_list(workspace=self.workspace), many=True).data)
+        return success(
+            apiKeys=ApiKeySerializer(selectors.api_key_list(workspace=self.workspace), many=True).data
+        )
 
     @extend_schema(
         operation_id="api_keys_create",
@@ -95,7 +102,9 @@ class ApiKeyDetailApi(WorkspaceApiView):
     @extend_schema(
         operation_id="api_keys_revoke",
         responses={
-            200: envelope("ApiKeyRevokeResponse", revoked=serializers.BooleanField(), id=serializers.CharField()),
+            200: envelope(
+                "ApiKeyRevokeResponse", revoked=serializers.BooleanField(), id=serializers.CharField()
+            ),
             **errors(*COMMON_ERRORS),
         },
     )

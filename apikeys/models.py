@@ -24,7 +24,9 @@ def api_key_id() -> str:
 class ApiKeyQuerySet(models.QuerySet):
     def live(self):
         now = timezone.now()
-        return self.filter(revoked_at__isnull=True).filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
 
 
 class ApiKey(models.Model):

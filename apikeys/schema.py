@@ -9,7 +9,16 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return [
-            {"type": "http", "scheme": "bearer", "bearerFormat": "tr_live_ key",
-             "description": "`Authorization: Bearer tr_live_…`"},
-            {"type": "apiKey", "in": "header", "name": "X-API-KEY", "description": "The same key in `X-API-KEY`."},
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "tr_live_ key",
+                "description": "`Authorization: Bearer tr_live_…`",
+            },
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-API-KEY",
+                "description": "The same key in `X-API-KEY`.",
+            },
         ]

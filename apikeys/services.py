@@ -54,7 +54,9 @@ def api_key_create(
     if allowed_mind_ids:
         from minds.models import Mind  # noqa: PLC0415 - keys may be created before any mind exists
 
-        known = set(Mind.objects.filter(workspace=workspace, id__in=allowed_mind_ids).values_list("id", flat=True))
+        known = set(
+            Mind.objects.filter(workspace=workspace, id__in=allowed_mind_ids).values_list("id", flat=True)
+        )
         missing = sorted(set(allowed_mind_ids) - known)
         if missing:
             raise ValidationFailed(
@@ -70,7 +72,9 @@ def api_key_create(
         allowed_mind_ids=list(allowed_mind_ids or []),
         expires_at=expires_at,
     )
-    api_key.member = Member.objects.create(workspace=workspace, name=f"api-user-{api_key.id}", is_api_user=True)
+    api_key.member = Member.objects.create(
+        workspace=workspace, name=f"api-user-{api_key.id}", is_api_user=True
+    )
     api_key.save()
     return CreatedKey(api_key=api_key, plaintext=plaintext)
 

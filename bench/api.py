@@ -33,18 +33,34 @@ def main():
     for i in range(10):
         Mind.objects.create(workspace=workspace, name=f"Bench mind {i}", slug=f"bench-api-{i}")
     key = api_key_create(workspace=workspace, name="bench", scopes=["minds:read"]).plaintext
-    server = Gunicorn({"DATABASE_URL": url, "REDIS_URL": os.environ["REDIS_URL"], "RATE_LIMIT_PER_MINUTE": "1000000000"})
+    server = Gunicorn(
+        {"DATABASE_URL": url, "REDIS_URL": os.environ["REDIS_URL"], "RATE_LIMIT_PER_MINUTE": "1000000000"}
+    )
     rows = []
     try:
         for path in ("/healthz", "/api/v1/auth/verify", "/api/v1/minds"):  # warm up
             measure(server.url + path, 2, 2, {"Authorization": f"Bearer {key}"})
         for connections in (1, 8, 32):
             health = measure(server.url + "/healthz", connections, args.seconds)
-            verify = measure(server.url + "/api/v1/auth/verify", connections, args.seconds, {"Authorization": f"Bearer {key}"})
-            minds = measure(server.url + "/api/v1/minds", connections, args.seconds, {"Authorization": f"Bearer {key}"})
-            assert minds["errors"] == 0 and health["errors"] == 0 and verify["errors"] == 0, (minds, health, verify)
+            verify = measure(
+                server.url + "/api/v1/auth/verify",
+                connections,
+                args.seconds,
+                {"Authorization": f"Bearer {key}"},
+            )
+            minds = measure(
+                server.url + "/api/v1/minds", connections, args.seconds, {"Authorization": f"Bearer {key}"}
+            )
+            assert minds["errors"] == 0 and health["errors"] == 0 and verify["errors"] == 0, (
+                minds,
+                health,
+                verify,
+            )
             rows.append((connections, health, verify, minds))
-            print(f"c={connections:>2} healthz p50 {health['p50']:.2f} | verify p50 {verify['p50']:.2f} | minds p50 {minds['p50']:.2f} ms", flush=True)
+            print(
+                f"c={connections:>2} healthz p50 {health['p50']:.2f} | verify p50 {verify['p50']:.2f} | minds p50 {minds['p50']:.2f} ms",
+                flush=True,
+            )
     finally:
         server.stop()
     lines = [

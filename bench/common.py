@@ -57,7 +57,9 @@ def scifact_abstracts(limit: int | None = None) -> list[tuple[str, str]]:
             out = []
             for row in rows:
                 try:
-                    sentences = ast.literal_eval(row["abstract"].replace("'\n '", "', '").replace('"\n "', '", "'))
+                    sentences = ast.literal_eval(
+                        row["abstract"].replace("'\n '", "', '").replace('"\n "', '", "')
+                    )
                 except (ValueError, SyntaxError):
                     sentences = [row["abstract"]]
                 text = " ".join(sentences) if isinstance(sentences, (list, tuple)) else str(sentences)
@@ -69,6 +71,8 @@ def scifact_abstracts(limit: int | None = None) -> list[tuple[str, str]]:
 
 def git_revision() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         return "unknown"

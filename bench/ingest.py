@@ -31,9 +31,26 @@ class Worker:
         env = {**os.environ, "REDIS_URL": BENCH_REDIS, "DB_CONN_MAX_AGE": "0"}
         self.log = open(ROOT / ".data" / "bench-worker.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-l", "warning",
-             "-Q", "default,ingestion,transcription,webhooks", "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-P",
+                "solo",
+                "-l",
+                "warning",
+                "-Q",
+                "default,ingestion,transcription,webhooks",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         self.peak_rss_mb = 0.0
         self._stop = threading.Event()
@@ -65,7 +82,9 @@ def submit_file(mind, path: Path) -> str:
     with path.open("rb") as handle:
         upload = services.upload_create(mind=mind, file=File(handle, name=path.name))
     kind = "podcast" if upload.category == "audio" else "document"
-    return services.source_create(mind=mind, data={"type": kind, "fileUrl": file_url(upload), "name": path.name}).id
+    return services.source_create(
+        mind=mind, data={"type": kind, "fileUrl": file_url(upload), "name": path.name}
+    ).id
 
 
 def wait_all(ids: list[str], timeout: float = 3600):
@@ -85,7 +104,9 @@ def fresh_mind(name: str):
     from minds.models import Mind
 
     Workspace.objects.filter(name="bench-ingest").delete()
-    workspace = Workspace.objects.create(name="bench-ingest", sources_limit=10_000, source_limit_per_mind=10_000)
+    workspace = Workspace.objects.create(
+        name="bench-ingest", sources_limit=10_000, source_limit_per_mind=10_000
+    )
     return Mind.objects.create(workspace=workspace, name=name, slug=f"bench-{int(time.time())}")
 
 
@@ -124,7 +145,11 @@ def main() -> None:
     app.conf.broker_url = BENCH_REDIS
 
     worker = Worker()
-    lines = [f"Machine: {machine()}", f"Command: `.venv/bin/python bench/ingest.py --pages {args.pages} --small {args.small}`", ""]
+    lines = [
+        f"Machine: {machine()}",
+        f"Command: `.venv/bin/python bench/ingest.py --pages {args.pages} --small {args.small}`",
+        "",
+    ]
     try:
         with tempfile.TemporaryDirectory() as tmp:
             abstracts = scifact_abstracts()
@@ -155,8 +180,11 @@ def main() -> None:
                 path = small_dir / f"abstract-{i:03d}.txt"
                 path.write_text(f"{title}\n\n{text}\n")
                 files.append(path)
-            files += [CORPUS / "markdown" / "pgvector-README.md", CORPUS / "docx" / "word_sample-headings-table-image.docx",
-                      CORPUS / "pdf" / "two-column-lorem.pdf"]
+            files += [
+                CORPUS / "markdown" / "pgvector-README.md",
+                CORPUS / "docx" / "word_sample-headings-table-image.docx",
+                CORPUS / "pdf" / "two-column-lorem.pdf",
+            ]
             mind = fresh_mind("bench small docs")
             started = time.perf_counter()
             ids = [submit_file(mind, f) for f in files]
@@ -174,7 +202,10 @@ def main() -> None:
 
             # 3. audio
             mind = fresh_mind("bench audio")
-            audio = [CORPUS / "audio" / "sense_and_sensibility_01_austen_64kb-0870.wav", CORPUS / "audio" / "jfk.flac"]
+            audio = [
+                CORPUS / "audio" / "sense_and_sensibility_01_austen_64kb-0870.wav",
+                CORPUS / "audio" / "jfk.flac",
+            ]
             sources = wait_all([submit_file(mind, f) for f in audio])
             section = ["## Audio transcription (default model: whisper tiny.en, int8, CPU)"]
             for source in sources:

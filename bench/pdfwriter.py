@@ -8,7 +8,9 @@ def _escape(line: str) -> str:
     return line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def write_text_pdf(path: str, paragraphs: list[str], *, pages: int, lines_per_page: int = 52, width: int = 95) -> int:
+def write_text_pdf(
+    path: str, paragraphs: list[str], *, pages: int, lines_per_page: int = 52, width: int = 95
+) -> int:
     """Lays `paragraphs` out on `pages` pages (repeating them if needed); returns the number of words written."""
     lines: list[str] = []
     index, words = 0, 0

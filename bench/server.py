@@ -20,12 +20,31 @@ class Gunicorn:
     def __init__(self, env: dict, workers: int = 2, threads: int = 8):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, **env, "WEB_CONCURRENCY": str(workers), "WEB_THREADS": str(threads), "DJANGO_DEBUG": "0"}
+        env = {
+            **os.environ,
+            **env,
+            "WEB_CONCURRENCY": str(workers),
+            "WEB_THREADS": str(threads),
+            "DJANGO_DEBUG": "0",
+        }
         self.log = open(ROOT / ".data" / "bench-gunicorn.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}",
-             "--access-logfile", "/dev/null", "config.wsgi:application"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "config/gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--access-logfile",
+                "/dev/null",
+                "config.wsgi:application",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -23,7 +23,12 @@ def readyz(request):
         down.append("redis")
     if down:
         return JsonResponse(
-            {"status": "error", "code": "not_ready", "message": f"Unavailable: {', '.join(down)}.", "details": {"down": down}},
+            {
+                "status": "error",
+                "code": "not_ready",
+                "message": f"Unavailable: {', '.join(down)}.",
+                "details": {"down": down},
+            },
             status=503,
         )
     return JsonResponse({"status": "ok", "checks": {"database": "ok", "redis": "ok"}})

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.http import Http404
 from django.urls import include, path, re_path
-from rest_framework.permissions import AllowAny
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
 
 from config.api.exception_handler import error_json_response
 from config.health import healthz, readyz
@@ -31,7 +31,9 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path(
         "api/docs",
-        SpectacularSwaggerView.as_view(url_name="openapi-schema", authentication_classes=[], permission_classes=[AllowAny]),
+        SpectacularSwaggerView.as_view(
+            url_name="openapi-schema", authentication_classes=[], permission_classes=[AllowAny]
+        ),
         name="api-docs",
     ),
     re_path(r"^api/", api_not_found),

@@ -91,7 +91,9 @@ class ConversationListApi(WorkspaceApiView):
     def get(self, request, mind_id: str):
         mind = mind_get(principal=self.principal, mind_id=mind_id)
         params = query_params(ConversationListQuerySerializer, request)
-        page, has_more = selectors.conversation_page(mind=mind, start_after=params.get("startAfter"), limit=params["limit"])
+        page, has_more = selectors.conversation_page(
+            mind=mind, start_after=params.get("startAfter"), limit=params["limit"]
+        )
         return success(
             conversations=[conversation_data(c) for c in page],
             hasMore=has_more,
@@ -104,7 +106,10 @@ class ConversationDetailApi(WorkspaceApiView):
 
     @extend_schema(
         operation_id="conversations_retrieve",
-        responses={200: envelope("ConversationDetailResponse", conversation=ConversationSerializer()), **errors(*COMMON_ERRORS)},
+        responses={
+            200: envelope("ConversationDetailResponse", conversation=ConversationSerializer()),
+            **errors(*COMMON_ERRORS),
+        },
     )
     def get(self, request, conversation_id: str):
         conversation = selectors.conversation_get(principal=self.principal, conversation_id=conversation_id)
@@ -113,7 +118,9 @@ class ConversationDetailApi(WorkspaceApiView):
     @extend_schema(
         operation_id="conversations_destroy",
         responses={
-            200: envelope("ConversationDeleteResponse", deleted=serializers.BooleanField(), id=serializers.CharField()),
+            200: envelope(
+                "ConversationDeleteResponse", deleted=serializers.BooleanField(), id=serializers.CharField()
+            ),
             **errors(*COMMON_ERRORS),
         },
     )
@@ -136,7 +143,9 @@ class MessageFeedbackApi(WorkspaceApiView):
         if message.role != "assistant":
             raise ValidationFailed("Feedback is for the mind's answers, not the user's messages.")
         data = body(FeedbackInputSerializer, request)
-        message = services.message_feedback(message=message, rating=data["rating"], comment=data.get("comment", ""))
+        message = services.message_feedback(
+            message=message, rating=data["rating"], comment=data.get("comment", "")
+        )
         return success(message=message_data(message))
 
 
@@ -148,7 +157,10 @@ class ChatlogListApi(WorkspaceApiView):
     @extend_schema(
         operation_id="chatlogs_list",
         parameters=[ChatlogQuerySerializer],
-        responses={200: envelope("ChatlogListResponse", data=serializers.ListField(child=serializers.DictField())), **errors(*COMMON_ERRORS)},
+        responses={
+            200: envelope("ChatlogListResponse", data=serializers.ListField(child=serializers.DictField())),
+            **errors(*COMMON_ERRORS),
+        },
     )
     def get(self, request):
         params = query_params(ChatlogQuerySerializer, request)

@@ -65,15 +65,24 @@ def citation_data(index: int, hit: SearchHit) -> dict:
     }
 
 
-def _conversation(*, mind, conversation_id, channel, member, visitor_id, visitor_email, title) -> Conversation:
+def _conversation(
+    *, mind, conversation_id, channel, member, visitor_id, visitor_email, title
+) -> Conversation:
     if conversation_id:
-        conversation = Conversation.objects.filter(id=conversation_id, mind=mind, workspace_id=mind.workspace_id).first()
+        conversation = Conversation.objects.filter(
+            id=conversation_id, mind=mind, workspace_id=mind.workspace_id
+        ).first()
         if conversation is None or (visitor_id and conversation.visitor_id != visitor_id):
             raise NotFound("Conversation not found.")
         return conversation
     return Conversation.objects.create(
-        workspace_id=mind.workspace_id, mind=mind, member=member, channel=channel,
-        title=title[:TITLE_CHARS], visitor_id=visitor_id, visitor_email=visitor_email,
+        workspace_id=mind.workspace_id,
+        mind=mind,
+        member=member,
+        channel=channel,
+        title=title[:TITLE_CHARS],
+        visitor_id=visitor_id,
+        visitor_email=visitor_email,
     )
 
 
@@ -101,13 +110,26 @@ def _followups(mind: Mind, question: str, answer: str, language: str, asked: set
 
 
 def chat_stream(
-    *, mind: Mind, message: str, conversation_id: str | None = None, channel: str = "api", member=None,
-    visitor_id: str = "", visitor_email: str = "", language: str | None = None, history: list[dict] | None = None,
+    *,
+    mind: Mind,
+    message: str,
+    conversation_id: str | None = None,
+    channel: str = "api",
+    member=None,
+    visitor_id: str = "",
+    visitor_email: str = "",
+    language: str | None = None,
+    history: list[dict] | None = None,
 ) -> Iterator[ChatEvent]:
     started = time.monotonic()
     conversation = _conversation(
-        mind=mind, conversation_id=conversation_id, channel=channel, member=member,
-        visitor_id=visitor_id, visitor_email=visitor_email, title=message,
+        mind=mind,
+        conversation_id=conversation_id,
+        channel=channel,
+        member=member,
+        visitor_id=visitor_id,
+        visitor_email=visitor_email,
+        title=message,
     )
     return _run(mind, conversation, message, language or mind.language or "English", history, started)
 
@@ -145,7 +167,9 @@ def _run(mind, conversation, message, language, history, started) -> Iterator[Ch
     finished = False
     try:
         if configured:
-            messages = build_messages(mind=mind, question=message, history=history, hits=hits, language=language)
+            messages = build_messages(
+                mind=mind, question=message, history=history, hits=hits, language=language
+            )
             pieces = llm.stream_chat(messages, model=model, temperature=mind.temperature, usage=usage)
         else:
             pieces = _words(extractive.compose(query, hits))
@@ -163,37 +187,66 @@ def _run(mind, conversation, message, language, history, started) -> Iterator[Ch
                 yield ChatEvent("token", {"content": text})
         except llm.LlmUnavailable:
             finished = True  # nothing to save as an answer; the user's message stays
-            yield ChatEvent("error", {"code": "llm_unavailable", "message": UpstreamUnavailable.default_message})
+            yield ChatEvent(
+                "error", {"code": "llm_unavailable", "message": UpstreamUnavailable.default_message}
+            )
             return
         content = "".join(produced).strip()
-        asked = {m.lower() for m in Message.objects.filter(conversation=conversation, role="user").values_list("content", flat=True)}
+        asked = {
+            m.lower()
+            for m in Message.objects.filter(conversation=conversation, role="user").values_list(
+                "content", flat=True
+            )
+        }
         followups = _followups(mind, message, content, language, asked)
         citations = [cited[n] for n in sorted(cited)]
         latency_ms = int((time.monotonic() - started) * 1000)
         if not usage.completion_tokens:
             usage.completion_tokens = len(content.split())
         assistant = Message.objects.create(
-            conversation=conversation, role=Message.Role.ASSISTANT, content=content, citations=citations,
-            followups=followups, model=model, prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens, latency_ms=latency_ms,
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            content=content,
+            citations=citations,
+            followups=followups,
+            model=model,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            latency_ms=latency_ms,
         )
         finished = True
-        yield ChatEvent("done", {
-            "conversationId": conversation.id,
-            "message": {"id": assistant.id, "role": "assistant", "status": "complete", "content": content, "citations": citations,
-                        "createdAt": _iso(assistant.created_at)},
-            "followups": followups,
-            "usage": {"promptTokens": usage.prompt_tokens, "completionTokens": usage.completion_tokens,
-                      "totalTokens": usage.prompt_tokens + usage.completion_tokens},
-            "latencyMs": latency_ms,
-            "timeToFirstTokenMs": first_token_ms,
-        })
+        yield ChatEvent(
+            "done",
+            {
+                "conversationId": conversation.id,
+                "message": {
+                    "id": assistant.id,
+                    "role": "assistant",
+                    "status": "complete",
+                    "content": content,
+                    "citations": citations,
+                    "createdAt": _iso(assistant.created_at),
+                },
+                "followups": followups,
+                "usage": {
+                    "promptTokens": usage.prompt_tokens,
+                    "completionTokens": usage.completion_tokens,
+                    "totalTokens": usage.prompt_tokens + usage.completion_tokens,
+                },
+                "latencyMs": latency_ms,
+                "timeToFirstTokenMs": first_token_ms,
+            },
+        )
     finally:
         if not finished:
             # The client went away mid-answer (GeneratorExit) or something failed: keep what was said.
             Message.objects.create(
-                conversation=conversation, role=Message.Role.ASSISTANT, content="".join(produced).strip(),
-                citations=[cited[n] for n in sorted(cited)], model=model, status=Message.Status.INTERRUPTED,
+                conversation=conversation,
+                role=Message.Role.ASSISTANT,
+                content="".join(produced).strip(),
+                citations=[cited[n] for n in sorted(cited)],
+                model=model,
+                status=Message.Status.INTERRUPTED,
                 latency_ms=int((time.monotonic() - started) * 1000),
             )
 
@@ -212,7 +265,9 @@ def chat_complete(**kwargs) -> dict:
         if event.type == "conversation":
             result["conversationId"] = event.data["conversationId"]
         elif event.type == "error":
-            raise UpstreamUnavailable(event.data["message"], details={"conversationId": result.get("conversationId")})
+            raise UpstreamUnavailable(
+                event.data["message"], details={"conversationId": result.get("conversationId")}
+            )
         elif event.type == "done":
             result = event.data
     return result

@@ -13,9 +13,7 @@ def _best_sentences(text: str, wanted: set[str], count: int) -> list[str]:
     sentences = [s.strip() for s in SENTENCE.split(" ".join(text.split())) if len(s.strip()) > 2]
     if not sentences:
         return []
-    scored = sorted(
-        range(len(sentences)), key=lambda i: (-len(wanted & content_words(sentences[i])), i)
-    )
+    scored = sorted(range(len(sentences)), key=lambda i: (-len(wanted & content_words(sentences[i])), i))
     chosen = sorted(scored[:count])  # keep the passage's own order
     return [sentences[i] for i in chosen]
 

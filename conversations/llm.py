@@ -50,7 +50,10 @@ def stream_chat(messages: list[dict], *, model: str, temperature: float, usage: 
     """Yields the answer's text pieces; fills `usage` when the server reports it."""
     try:
         stream = client().chat.completions.create(
-            model=model, messages=messages, temperature=temperature, stream=True,
+            model=model,
+            messages=messages,
+            temperature=temperature,
+            stream=True,
             stream_options={"include_usage": True},
         )
         for chunk in stream:
@@ -66,7 +69,9 @@ def stream_chat(messages: list[dict], *, model: str, temperature: float, usage: 
         raise LlmUnavailable(str(exc)) from exc
 
 
-def complete(messages: list[dict], *, model: str | None = None, temperature: float = 0.2, timeout: float = 20) -> str:
+def complete(
+    messages: list[dict], *, model: str | None = None, temperature: float = 0.2, timeout: float = 20
+) -> str:
     try:
         response = client(timeout).chat.completions.create(
             model=model or settings.LLM_MODEL, messages=messages, temperature=temperature
@@ -119,6 +124,8 @@ def suggest_followups(question: str, answer: str, language: str) -> list[str]:
         f"strings only.\n\nQuestion: {question}\n\nAnswer: {answer[:2000]}"
     )
     try:
-        return [q for q in _json_list(complete([{"role": "user", "content": prompt}], timeout=10)) if len(q) < 200][:3]
+        return [
+            q for q in _json_list(complete([{"role": "user", "content": prompt}], timeout=10)) if len(q) < 200
+        ][:3]
     except LlmUnavailable:
         return []

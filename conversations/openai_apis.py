@@ -35,7 +35,14 @@ ERROR_TYPES = {
 
 
 def openai_error(status: int, message: str, code: str, param: str | None = None, headers=None) -> Response:
-    body = {"error": {"message": message, "type": ERROR_TYPES.get(status, "api_error"), "param": param, "code": code}}
+    body = {
+        "error": {
+            "message": message,
+            "type": ERROR_TYPES.get(status, "api_error"),
+            "param": param,
+            "code": code,
+        }
+    }
     return Response(body, status=status, headers=headers)
 
 
@@ -50,13 +57,16 @@ class OpenAiApiView(WorkspaceApiView):
         fields = (data.get("details") or {}).get("fields") or {}
         param = next(iter(fields), None)
         headers = {k: v for k, v in response.items() if k in ("Retry-After", "WWW-Authenticate")}
-        return openai_error(response.status_code, data.get("message", "Error"), data.get("code", "error"), param, headers)
+        return openai_error(
+            response.status_code, data.get("message", "Error"), data.get("code", "error"), param, headers
+        )
 
 
 def _mind_for_model(principal, model: str) -> Mind | None:
-    mind = Mind.objects.filter(workspace=principal.workspace, slug=model).first() or Mind.objects.filter(
-        workspace=principal.workspace, id=model
-    ).first()
+    mind = (
+        Mind.objects.filter(workspace=principal.workspace, slug=model).first()
+        or Mind.objects.filter(workspace=principal.workspace, id=model).first()
+    )
     if mind is None or not principal.can_access_mind(mind.id):
         return None
     return mind
@@ -66,7 +76,9 @@ def _text(content) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # content parts: keep the text ones
-        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+        return "\n".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
+        )
     return ""
 
 
@@ -83,9 +95,13 @@ class ChatCompletionInputSerializer(serializers.Serializer):
             raise serializers.ValidationError({"model": ["Name a mind (its id or slug) as the model."]})
         turns = [(m.get("role"), _text(m.get("content"))) for m in attrs["messages"]]
         if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
-            raise serializers.ValidationError({"messages": ["The last message must be a non-empty user message."]})
+            raise serializers.ValidationError(
+                {"messages": ["The last message must be a non-empty user message."]}
+            )
         if len(turns[-1][1]) > 4000:
-            raise serializers.ValidationError({"messages": ["The last message is longer than 4000 characters."]})
+            raise serializers.ValidationError(
+                {"messages": ["The last message is longer than 4000 characters."]}
+            )
         return attrs
 
 
@@ -95,25 +111,48 @@ class ChatCompletionsApi(OpenAiApiView):
     @extend_schema(
         operation_id="openai_chat_completions",
         request=ChatCompletionInputSerializer,
-        responses={200: inline_serializer("ChatCompletion", fields={"id": serializers.CharField(), "object": serializers.CharField(), "choices": serializers.ListField(child=serializers.DictField()), "usage": serializers.DictField(), "citations": serializers.ListField(child=serializers.DictField())})},
+        responses={
+            200: inline_serializer(
+                "ChatCompletion",
+                fields={
+                    "id": serializers.CharField(),
+                    "object": serializers.CharField(),
+                    "choices": serializers.ListField(child=serializers.DictField()),
+                    "usage": serializers.DictField(),
+                    "citations": serializers.ListField(child=serializers.DictField()),
+                },
+            )
+        },
         description="OpenAI-compatible chat. `model` is a mind's id or slug. Citations are in the `citations` extension field.",
     )
     def post(self, request):
-        serializer = ChatCompletionInputSerializer(data=request.data if isinstance(request.data, dict) else {})
+        serializer = ChatCompletionInputSerializer(
+            data=request.data if isinstance(request.data, dict) else {}
+        )
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         model = data.get("model") or data["activatedCharacterID"]
         mind = _mind_for_model(self.principal, model)
         if mind is None:
-            return openai_error(404, f"The model `{model}` does not exist or you do not have access to it.", "model_not_found", "model")
+            return openai_error(
+                404,
+                f"The model `{model}` does not exist or you do not have access to it.",
+                "model_not_found",
+                "model",
+            )
         turns = [{"role": m.get("role"), "content": _text(m.get("content"))} for m in data["messages"]]
         history = [t for t in turns[:-1] if t["role"] in ("user", "assistant") and t["content"]]
         kwargs = {
-            "mind": mind, "message": turns[-1]["content"], "channel": Conversation.Channel.OPENAI,
-            "member": self.principal.member, "history": history,
+            "mind": mind,
+            "message": turns[-1]["content"],
+            "channel": Conversation.Channel.OPENAI,
+            "member": self.principal.member,
+            "history": history,
         }
         if data["stream"]:
-            response = StreamingHttpResponse(_chunks(chat.chat_stream(**kwargs), mind), content_type="text/event-stream")
+            response = StreamingHttpResponse(
+                _chunks(chat.chat_stream(**kwargs), mind), content_type="text/event-stream"
+            )
             response["Cache-Control"] = "no-cache"
             response["X-Accel-Buffering"] = "no"
             return response
@@ -127,8 +166,11 @@ class ChatCompletionsApi(OpenAiApiView):
 
 def _usage(done: dict) -> dict:
     usage = done["usage"]
-    return {"prompt_tokens": usage["promptTokens"], "completion_tokens": usage["completionTokens"],
-            "total_tokens": usage["totalTokens"]}
+    return {
+        "prompt_tokens": usage["promptTokens"],
+        "completion_tokens": usage["completionTokens"],
+        "total_tokens": usage["totalTokens"],
+    }
 
 
 def _completion(done: dict, mind: Mind) -> dict:
@@ -138,11 +180,17 @@ def _completion(done: dict, mind: Mind) -> dict:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": mind.slug,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": message["content"], "citations": message["citations"]},
-            "finish_reason": "stop",
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": message["content"],
+                    "citations": message["citations"],
+                },
+                "finish_reason": "stop",
+            }
+        ],
         "usage": _usage(done),
         "citations": message["citations"],
         "conversation_id": done["conversationId"],
@@ -155,8 +203,14 @@ def _chunks(events, mind: Mind) -> Iterator[bytes]:
     completion_id = "chatcmpl-pending"
 
     def chunk(delta: dict, finish=None, **extra) -> bytes:
-        body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": mind.slug,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        body = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": mind.slug,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
 
     for event in events:
@@ -166,29 +220,60 @@ def _chunks(events, mind: Mind) -> Iterator[bytes]:
         elif event.type == "token":
             yield chunk({"content": event.data["content"]})
         elif event.type == "error":
-            error = {"error": {"message": event.data["message"], "type": "api_error", "param": None, "code": event.data["code"]}}
+            error = {
+                "error": {
+                    "message": event.data["message"],
+                    "type": "api_error",
+                    "param": None,
+                    "code": event.data["code"],
+                }
+            }
             yield f"data: {json.dumps(error)}\n\n".encode()
             break
         elif event.type == "done":
             citations = event.data["message"]["citations"]
-            yield chunk({}, "stop", usage=_usage(event.data), citations=citations,
-                        conversation_id=event.data["conversationId"])
+            yield chunk(
+                {},
+                "stop",
+                usage=_usage(event.data),
+                citations=citations,
+                conversation_id=event.data["conversationId"],
+            )
     yield b"data: [DONE]\n\n"
 
 
 class ModelListApi(OpenAiApiView):
     required_scopes = {"GET": "minds:chat"}
 
-    @extend_schema(operation_id="openai_models", responses={200: inline_serializer("ModelList", fields={"object": serializers.CharField(), "data": serializers.ListField(child=serializers.DictField())})})
+    @extend_schema(
+        operation_id="openai_models",
+        responses={
+            200: inline_serializer(
+                "ModelList",
+                fields={
+                    "object": serializers.CharField(),
+                    "data": serializers.ListField(child=serializers.DictField()),
+                },
+            )
+        },
+    )
     def get(self, request):
         minds = Mind.objects.filter(workspace=self.principal.workspace).order_by("name")
         if self.principal.allowed_mind_ids:
             minds = minds.filter(id__in=self.principal.allowed_mind_ids)
-        return Response({
-            "object": "list",
-            "data": [
-                {"id": m.slug, "object": "model", "created": int(m.created_at.timestamp()),
-                 "owned_by": self.principal.workspace.name, "name": m.name, "mind_id": m.id}
-                for m in minds
-            ],
-        })
+        return Response(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": m.slug,
+                        "object": "model",
+                        "created": int(m.created_at.timestamp()),
+                        "owned_by": self.principal.workspace.name,
+                        "name": m.name,
+                        "mind_id": m.id,
+                    }
+                    for m in minds
+                ],
+            }
+        )

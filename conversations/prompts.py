@@ -25,13 +25,17 @@ def passage_label(hit: SearchHit) -> str:
     return ", ".join(parts)
 
 
-def build_messages(*, mind: Mind, question: str, history: list[dict], hits: list[SearchHit], language: str) -> list[dict]:
+def build_messages(
+    *, mind: Mind, question: str, history: list[dict], hits: list[SearchHit], language: str
+) -> list[dict]:
     persona = mind.system_prompt.strip() or (
         f"You are {mind.name}{', ' + mind.headline if mind.headline else ''}. Be helpful, accurate and concise."
     )
     system = f"{persona}\n\n{RULES.format(language=language)}"
     if hits:
-        passages = "\n\n".join(f"[{i}] ({passage_label(h)})\n{h.chunk.content}" for i, h in enumerate(hits, start=1))
+        passages = "\n\n".join(
+            f"[{i}] ({passage_label(h)})\n{h.chunk.content}" for i, h in enumerate(hits, start=1)
+        )
     else:
         passages = "(no passage from the knowledge base matched this question)"
     messages = [{"role": "system", "content": system}]

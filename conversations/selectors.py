@@ -51,7 +51,15 @@ def message_get(*, conversation: Conversation, message_id: str) -> Message:
     return message
 
 
-def chatlogs(*, principal: ApiKeyPrincipal, start: int | None, end: int | None, user_id: str | None, limit: int, offset: int):
+def chatlogs(
+    *,
+    principal: ApiKeyPrincipal,
+    start: int | None,
+    end: int | None,
+    user_id: str | None,
+    limit: int,
+    offset: int,
+):
     conversations = conversations_of_principal(principal).select_related("mind", "member")
     if start is not None:
         conversations = conversations.filter(created_at__gte=datetime.fromtimestamp(start, tz=UTC))

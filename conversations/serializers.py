@@ -52,7 +52,9 @@ def conversation_data(conversation: Conversation, *, with_messages: bool = False
 def chatlog_data(conversation: Conversation) -> dict:
     messages = list(conversation.messages.all())
     text = "\n\n".join(
-        f"{'User' if m.role == Message.Role.USER else 'Assistant'}: {m.content}" for m in messages if m.content
+        f"{'User' if m.role == Message.Role.USER else 'Assistant'}: {m.content}"
+        for m in messages
+        if m.content
     )
     models = sorted({m.model for m in messages if m.model})
     return {

@@ -5,7 +5,11 @@ from conversations import apis, openai_apis
 urlpatterns = [
     path("minds/<str:mind_id>/chat", apis.ChatApi.as_view(), name="minds-chat"),
     path("minds/<str:mind_id>/conversations", apis.ConversationListApi.as_view(), name="minds-conversations"),
-    path("conversations/<str:conversation_id>", apis.ConversationDetailApi.as_view(), name="conversations-detail"),
+    path(
+        "conversations/<str:conversation_id>",
+        apis.ConversationDetailApi.as_view(),
+        name="conversations-detail",
+    ),
     path(
         "conversations/<str:conversation_id>/messages/<str:message_id>/feedback",
         apis.MessageFeedbackApi.as_view(),

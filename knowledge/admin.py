@@ -7,7 +7,17 @@ from knowledge.models import Chunk, Source, UploadedFile, WebhookAttempt, Webhoo
 
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin):
-    list_display = ("name", "type", "status", "mind", "chunk_count", "token_count", "attempts", "error_code", "created_at")
+    list_display = (
+        "name",
+        "type",
+        "status",
+        "mind",
+        "chunk_count",
+        "token_count",
+        "attempts",
+        "error_code",
+        "created_at",
+    )
     list_filter = ("status", "type", "error_code")
     search_fields = ("id", "name", "url", "mind__name", "mind__slug")
     readonly_fields = [f.name for f in Source._meta.fields]
@@ -28,7 +38,9 @@ class SourceAdmin(admin.ModelAdmin):
                 busy += 1
         self.message_user(request, f"{done} source(s) queued again.", messages.SUCCESS)
         if busy:
-            self.message_user(request, f"{busy} source(s) are still processing and were left alone.", messages.WARNING)
+            self.message_user(
+                request, f"{busy} source(s) are still processing and were left alone.", messages.WARNING
+            )
 
     def delete_model(self, request, obj):
         services.source_delete(source=obj)
@@ -42,8 +54,22 @@ class SourceAdmin(admin.ModelAdmin):
 class ChunkAdmin(admin.ModelAdmin):
     list_display = ("id", "source", "ordinal", "token_count", "page", "heading_path", "start_seconds")
     search_fields = ("id", "source__id", "content")
-    readonly_fields = ("workspace", "mind", "source", "ordinal", "content", "content_hash", "token_count",
-                       "embedding_model", "page", "heading_path", "start_seconds", "end_seconds", "url", "metadata")
+    readonly_fields = (
+        "workspace",
+        "mind",
+        "source",
+        "ordinal",
+        "content",
+        "content_hash",
+        "token_count",
+        "embedding_model",
+        "page",
+        "heading_path",
+        "start_seconds",
+        "end_seconds",
+        "url",
+        "metadata",
+    )
     exclude = ("embedding", "search_vector")
     list_select_related = ("source",)
 

@@ -29,7 +29,9 @@ class SourceListApi(WorkspaceApiView):
         operation_id="knowledge_list",
         parameters=[SourceListQuerySerializer],
         responses={
-            200: envelope("SourceListResponse", sources=SourceSerializer(many=True), pagination=PaginationSerializer()),
+            200: envelope(
+                "SourceListResponse", sources=SourceSerializer(many=True), pagination=PaginationSerializer()
+            ),
             **errors(*COMMON_ERRORS),
         },
     )
@@ -50,7 +52,10 @@ class SourceListApi(WorkspaceApiView):
             "SSRF rules (`url_not_allowed`); the same URL or content twice in a mind gives 409 `duplicate_source`."
         ),
         request=SourceInputSerializer,
-        responses={201: envelope("SourceCreateResponse", source=SourceSerializer()), **errors(*COMMON_ERRORS, 409)},
+        responses={
+            201: envelope("SourceCreateResponse", source=SourceSerializer()),
+            **errors(*COMMON_ERRORS, 409),
+        },
     )
     def post(self, request, mind_id: str):
         mind = mind_get(principal=self.principal, mind_id=mind_id)
@@ -65,7 +70,10 @@ class SourceDetailApi(WorkspaceApiView):
     @extend_schema(
         operation_id="knowledge_retrieve",
         description="The full source. While it is unfinished the response carries `Retry-After: 5`.",
-        responses={200: envelope("SourceDetailResponse", source=SourceSerializer()), **errors(*COMMON_ERRORS)},
+        responses={
+            200: envelope("SourceDetailResponse", source=SourceSerializer()),
+            **errors(*COMMON_ERRORS),
+        },
     )
     def get(self, request, mind_id: str, source_id: str):
         mind = mind_get(principal=self.principal, mind_id=mind_id)
@@ -76,7 +84,9 @@ class SourceDetailApi(WorkspaceApiView):
     @extend_schema(
         operation_id="knowledge_destroy",
         responses={
-            200: envelope("SourceDeleteResponse", deleted=serializers.BooleanField(), id=serializers.CharField()),
+            200: envelope(
+                "SourceDeleteResponse", deleted=serializers.BooleanField(), id=serializers.CharField()
+            ),
             **errors(*COMMON_ERRORS),
         },
     )
@@ -92,7 +102,10 @@ class SourceReprocessApi(WorkspaceApiView):
     @extend_schema(
         operation_id="knowledge_reprocess",
         request=None,
-        responses={200: envelope("SourceReprocessResponse", source=SourceSerializer()), **errors(*COMMON_ERRORS, 409)},
+        responses={
+            200: envelope("SourceReprocessResponse", source=SourceSerializer()),
+            **errors(*COMMON_ERRORS, 409),
+        },
     )
     def post(self, request, mind_id: str, source_id: str):
         mind = mind_get(principal=self.principal, mind_id=mind_id)
@@ -113,7 +126,9 @@ class UploadApi(WorkspaceApiView):
             "`document` or `podcast` source in the same mind."
         ),
         request={
-            "multipart/form-data": inline_serializer("UploadRequest", fields={"file": serializers.FileField()})
+            "multipart/form-data": inline_serializer(
+                "UploadRequest", fields={"file": serializers.FileField()}
+            )
         },
         responses={
             201: envelope("UploadResponse", **UploadSerializer().get_fields()),
@@ -148,5 +163,8 @@ class UploadDownloadApi(WorkspaceApiView):
         mind = mind_get(principal=self.principal, mind_id=mind_id)
         upload = selectors.upload_get(mind=mind, upload_id=file_id)
         return FileResponse(
-            upload.file.open("rb"), as_attachment=True, filename=upload.file_name, content_type=upload.mime_type
+            upload.file.open("rb"),
+            as_attachment=True,
+            filename=upload.file_name,
+            content_type=upload.mime_type,
         )

@@ -49,7 +49,11 @@ class LocalEmbedder:
             return []
         with self._lock:  # torch inference is not re-entrant across threads of one process
             vectors = self._model.encode(
-                texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+                texts,
+                batch_size=BATCH_SIZE,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
             )
         return vectors.tolist()
 
@@ -68,7 +72,9 @@ class OpenAIEmbedder:
         self.dimensions = settings.EMBEDDING_DIMENSIONS
         self.max_tokens = 8191
         self._client = OpenAI(
-            api_key=settings.OPENAI_API_KEY, base_url=settings.OPENAI_BASE_URL, timeout=settings.LLM_TIMEOUT_SECONDS
+            api_key=settings.OPENAI_API_KEY,
+            base_url=settings.OPENAI_BASE_URL,
+            timeout=settings.LLM_TIMEOUT_SECONDS,
         )
         self._tokenizer = None
 

@@ -99,7 +99,9 @@ def source_index(*, claim, source: Source, extracted: Extracted) -> bool:
 
 
 def _public_metadata(extracted: Extracted) -> dict:
-    keep = {k: v for k, v in extracted.metadata.items() if isinstance(v, (str, int, float, bool)) or v is None}
+    keep = {
+        k: v for k, v in extracted.metadata.items() if isinstance(v, (str, int, float, bool)) or v is None
+    }
     if extracted.title:
         keep["title"] = extracted.title
     return keep

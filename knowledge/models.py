@@ -84,7 +84,9 @@ class Source(models.Model):
     youtube_video_id = models.CharField(max_length=20, blank=True)
     audio_url = models.URLField(max_length=2000, blank=True)
     feed_url = models.URLField(max_length=2000, blank=True)
-    upload = models.ForeignKey(UploadedFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="sources")
+    upload = models.ForeignKey(
+        UploadedFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="sources"
+    )
     file_name = models.CharField(max_length=255, blank=True)
     mime_type = models.CharField(max_length=120, blank=True)
     file_size = models.BigIntegerField(null=True, blank=True)
@@ -166,7 +168,9 @@ class Chunk(models.Model):
             GinIndex(fields=["search_vector"], name="chunk_search_vector_gin"),
             models.Index(fields=["mind", "source"], name="chunk_mind_source"),
         ]
-        constraints = [models.UniqueConstraint(fields=["source", "ordinal"], name="chunk_ordinal_unique_in_source")]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "ordinal"], name="chunk_ordinal_unique_in_source")
+        ]
 
     def __str__(self) -> str:
         return f"{self.source_id}#{self.ordinal}"
@@ -182,7 +186,9 @@ class WebhookDelivery(models.Model):
 
     id = models.CharField(primary_key=True, max_length=40, default=delivery_id, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="webhook_deliveries")
-    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
+    source = models.ForeignKey(
+        Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
     event = models.CharField(max_length=60)
     url = models.URLField(max_length=2000)
     payload = models.JSONField()

@@ -20,9 +20,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from knowledge import extractors, safe_http
-from knowledge.extractors import audio
+from knowledge.extractors import audio, youtube
 from knowledge.extractors import feed as feed_extractor
-from knowledge.extractors import youtube
 from knowledge.extractors.base import Extracted, ExtractionError, TransientError
 from knowledge.extractors.detect import detect_file
 from knowledge.indexing import source_index
@@ -84,7 +83,11 @@ def source_release_for_retry(claim: Claim, message: str) -> bool:
     now = timezone.now()
     return bool(
         claim.owned().update(
-            status=Source.Status.PENDING, error_message=message[:2000], queued_at=now, deadline_at=None, updated_at=now
+            status=Source.Status.PENDING,
+            error_message=message[:2000],
+            queued_at=now,
+            deadline_at=None,
+            updated_at=now,
         )
     )
 
@@ -106,9 +109,7 @@ class RetryLater(Exception):
     """A transient failure released the source back to pending; the task retries it after a backoff."""
 
 
-INTERNAL_ERROR_MESSAGE = (
-    "Processing failed unexpectedly. Reprocess the source to try again; if it fails again, report the source id."
-)
+INTERNAL_ERROR_MESSAGE = "Processing failed unexpectedly. Reprocess the source to try again; if it fails again, report the source id."
 
 
 @contextmanager
@@ -122,7 +123,9 @@ def _outcome(claim: Claim):
         attempts = Source.objects.filter(id=claim.source_id).values_list("attempts", flat=True).first() or 0
         if attempts < settings.SOURCE_MAX_ATTEMPTS and source_release_for_retry(claim, f"Retrying: {exc}"):
             raise RetryLater(str(exc)) from exc
-        source_fail(claim, "fetch_failed", f"The source could not be fetched after {attempts} attempts: {exc}")
+        source_fail(
+            claim, "fetch_failed", f"The source could not be fetched after {attempts} attempts: {exc}"
+        )
     except Exception:
         logger.exception("source %s failed unexpectedly", claim.source_id)
         source_fail(claim, "internal_error", INTERNAL_ERROR_MESSAGE)
@@ -149,7 +152,10 @@ def _hand_to_transcription(claim: Claim) -> str:
 
     now = timezone.now()
     moved = claim.owned().update(
-        status=Source.Status.TRANSCRIBING, transcribing_started_at=now, deadline_at=_deadline(), updated_at=now
+        status=Source.Status.TRANSCRIBING,
+        transcribing_started_at=now,
+        deadline_at=_deadline(),
+        updated_at=now,
     )
     if not moved:
         return "lost-claim"
@@ -231,7 +237,9 @@ def _extract_url(source: Source) -> Extracted:
     elif ctype.startswith("text/") or ctype in ("application/json", "application/xml"):
         extracted = extractors.extract_text(result.body, markdown=ctype == "text/markdown")
     else:
-        raise ExtractionError("unsupported_file_type", f"The URL returned {ctype or 'an unknown type'}, not a page.")
+        raise ExtractionError(
+            "unsupported_file_type", f"The URL returned {ctype or 'an unknown type'}, not a page."
+        )
     extracted.metadata.setdefault("finalUrl", result.url)
     if extracted.title:
         extracted.metadata.setdefault("title", extracted.title)
@@ -294,8 +302,12 @@ def sources_sweep_stuck(now: datetime | None = None) -> dict:
         if done:
             requeued.append(source.id)
     stale = now - timedelta(seconds=settings.SOURCE_PROCESSING_DEADLINE_SECONDS)
-    for source_id in Source.objects.filter(status=Source.Status.PENDING, queued_at__lt=stale).values_list("id", flat=True):
-        Source.objects.filter(id=source_id, status=Source.Status.PENDING).update(queued_at=now, updated_at=now)
+    for source_id in Source.objects.filter(status=Source.Status.PENDING, queued_at__lt=stale).values_list(
+        "id", flat=True
+    ):
+        Source.objects.filter(id=source_id, status=Source.Status.PENDING).update(
+            queued_at=now, updated_at=now
+        )
         resent.append(source_id)
     for source_id in requeued + resent:
         transaction.on_commit(lambda source_id=source_id: source_process_task.delay(source_id))

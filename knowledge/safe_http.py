@@ -108,7 +108,9 @@ def _resolve(host: str, port: int) -> list[str]:
 def _check(url: str, *, unresolvable_ok: bool = False) -> Target | None:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https"):
-        raise UrlNotAllowed(f"Only http and https URLs can be fetched, not {parts.scheme or 'this'}: {url[:200]}")
+        raise UrlNotAllowed(
+            f"Only http and https URLs can be fetched, not {parts.scheme or 'this'}: {url[:200]}"
+        )
     if parts.username or parts.password:
         raise UrlNotAllowed("URLs with credentials are not allowed.")
     host = parts.hostname
@@ -127,7 +129,9 @@ def _check(url: str, *, unresolvable_ok: bool = False) -> Target | None:
     for address in addresses:
         reason = address_refusal(address)
         if reason:
-            raise UrlNotAllowed(f"{host} resolves to {reason} ({address}); only public addresses can be fetched.")
+            raise UrlNotAllowed(
+                f"{host} resolves to {reason} ({address}); only public addresses can be fetched."
+            )
     return Target(url=url.strip(), host=host, port=port, ip=addresses[0])
 
 
@@ -150,7 +154,9 @@ def normalize_url(url: str) -> str:
     if ":" in host and not host.startswith("["):
         netloc = f"[{host}]" + (f":{port}" if port not in (None, 80, 443) else "")
     query = sorted(
-        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.lower().startswith(TRACKING_PARAMS)
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not k.lower().startswith(TRACKING_PARAMS)
     )
     path = parts.path or "/"
     if len(path) > 1:
@@ -209,14 +215,18 @@ def _open(client: httpx.Client, url: str, deadline: float, accept: str | None) -
 def _read_capped(response: httpx.Response, max_bytes: int, deadline: float, sink=None) -> bytes:
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise ExtractionError("file_too_large", f"The resource is larger than the {max_bytes // 2**20} MB allowed.")
+        raise ExtractionError(
+            "file_too_large", f"The resource is larger than the {max_bytes // 2**20} MB allowed."
+        )
     received = 0
     parts: list[bytes] = []
     try:
         for piece in response.iter_bytes(64 * 1024):
             received += len(piece)
             if received > max_bytes:
-                raise ExtractionError("file_too_large", f"The resource is larger than the {max_bytes // 2**20} MB allowed.")
+                raise ExtractionError(
+                    "file_too_large", f"The resource is larger than the {max_bytes // 2**20} MB allowed."
+                )
             if time.monotonic() > deadline:
                 raise TransientError("The download took too long.")
             if sink is not None:
@@ -241,7 +251,9 @@ def _result(response: httpx.Response, url: str, body: bytes) -> FetchResult:
     return FetchResult(url, response.status_code, content_type, charset, dict(response.headers), body)
 
 
-def fetch(url: str, *, max_bytes: int, timeout: float | None = None, accept: str | None = None) -> FetchResult:
+def fetch(
+    url: str, *, max_bytes: int, timeout: float | None = None, accept: str | None = None
+) -> FetchResult:
     total = timeout or settings.FETCH_TIMEOUT_SECONDS
     deadline = time.monotonic() + total
     with httpx.Client(timeout=_timeout(total), follow_redirects=False, trust_env=False) as client:
@@ -258,7 +270,9 @@ def fetch_to_file(url: str, path: str, *, max_bytes: int, timeout: float | None 
     """Like fetch, but streams the body to `path` (for audio, which can be hundreds of MB)."""
     total = timeout or max(settings.FETCH_TIMEOUT_SECONDS, 600)
     deadline = time.monotonic() + total
-    with httpx.Client(timeout=_timeout(settings.FETCH_TIMEOUT_SECONDS), follow_redirects=False, trust_env=False) as client:
+    with httpx.Client(
+        timeout=_timeout(settings.FETCH_TIMEOUT_SECONDS), follow_redirects=False, trust_env=False
+    ) as client:
         response, final_url = _open(client, url, deadline, None)
         try:
             _classify_status(response.status_code, final_url)

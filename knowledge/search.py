@@ -128,7 +128,13 @@ def _hybrid_pool(mind_id: str, query: str, vector: list[float], pool: int) -> li
 
 
 def search_chunks(
-    *, mind: Mind, query: str, limit: int = 5, threshold: float = 0.3, mode: str = "hybrid", expansions: list[str] | None = None
+    *,
+    mind: Mind,
+    query: str,
+    limit: int = 5,
+    threshold: float = 0.3,
+    mode: str = "hybrid",
+    expansions: list[str] | None = None,
 ) -> list[SearchHit]:
     if mode not in MODES:
         raise ValueError(f"unknown search mode {mode!r}")

@@ -60,12 +60,20 @@ class SearchApi(WorkspaceApiView):
         ),
         request=SearchInputSerializer,
         responses={
-            200: envelope("SearchResponse", results=SearchResultSerializer(many=True), mode=serializers.CharField()),
+            200: envelope(
+                "SearchResponse", results=SearchResultSerializer(many=True), mode=serializers.CharField()
+            ),
             **errors(*COMMON_ERRORS),
         },
     )
     def post(self, request, mind_id: str):
         mind = mind_get(principal=self.principal, mind_id=mind_id)
         data = body(SearchInputSerializer, request)
-        hits = search_chunks(mind=mind, query=data["query"], limit=data["limit"], threshold=data["threshold"], mode=data["mode"])
+        hits = search_chunks(
+            mind=mind,
+            query=data["query"],
+            limit=data["limit"],
+            threshold=data["threshold"],
+            mode=data["mode"],
+        )
         return success(results=[result_data(h) for h in hits], mode=data["mode"])

@@ -17,7 +17,11 @@ def source_list(*, mind: Mind, status: str | None = None, type: str | None = Non
 
 
 def source_get(*, mind: Mind, source_id: str) -> Source:
-    source = Source.objects.filter(id=source_id, mind=mind, workspace_id=mind.workspace_id).select_related("upload").first()
+    source = (
+        Source.objects.filter(id=source_id, mind=mind, workspace_id=mind.workspace_id)
+        .select_related("upload")
+        .first()
+    )
     if source is None:
         raise NotFound("Knowledge source not found.")
     return source

@@ -16,7 +16,13 @@ from django.utils import timezone
 
 from config.api.errors import LimitExceeded, NotFound, ValidationFailed
 from knowledge import safe_http
-from knowledge.errors import DuplicateSource, FileTooLarge, SourceBusy, UnsupportedFileType, UrlNotAllowedError
+from knowledge.errors import (
+    DuplicateSource,
+    FileTooLarge,
+    SourceBusy,
+    UnsupportedFileType,
+    UrlNotAllowedError,
+)
 from knowledge.extractors.base import ExtractionError
 from knowledge.extractors.detect import detect_file
 from knowledge.extractors.youtube import video_id as youtube_video_id
@@ -182,7 +188,9 @@ def source_create(*, mind: Mind, data: dict) -> Source:
     with transaction.atomic():
         mind = Mind.objects.select_for_update().select_related("workspace").get(pk=mind.pk)
         _check_limits_and_duplicates(mind=mind, fields=fields)
-        source = Source.objects.create(workspace_id=mind.workspace_id, mind=mind, queued_at=timezone.now(), **fields)
+        source = Source.objects.create(
+            workspace_id=mind.workspace_id, mind=mind, queued_at=timezone.now(), **fields
+        )
         transaction.on_commit(lambda: source_enqueue(source.id))
     return source
 

@@ -29,7 +29,7 @@ def source_process(self, source_id: str) -> str:
 def source_transcribe(self, source_id: str, claimed_at: str) -> str:
     try:
         return pipeline.source_transcribe(source_id, claimed_at)
-    except pipeline.RetryLater as exc:
+    except pipeline.RetryLater:
         # The source went back to pending: the whole source is processed again, fetching the audio anew.
         source_process.apply_async((source_id,), countdown=_backoff(self.request.retries))
         return "retry"

@@ -51,7 +51,10 @@ class MindListApi(WorkspaceApiView):
     @extend_schema(
         operation_id="minds_create",
         request=MindInputSerializer,
-        responses={201: envelope("MindCreateResponse", mind=MindDetailSerializer()), **errors(*COMMON_ERRORS)},
+        responses={
+            201: envelope("MindCreateResponse", mind=MindDetailSerializer()),
+            **errors(*COMMON_ERRORS),
+        },
     )
     def post(self, request):
         data = body(MindInputSerializer, request)
@@ -64,7 +67,10 @@ class MindDetailApi(WorkspaceApiView):
 
     @extend_schema(
         operation_id="minds_retrieve",
-        responses={200: envelope("MindDetailResponse", mind=MindDetailSerializer()), **errors(*COMMON_ERRORS)},
+        responses={
+            200: envelope("MindDetailResponse", mind=MindDetailSerializer()),
+            **errors(*COMMON_ERRORS),
+        },
     )
     def get(self, request, mind_id: str):
         mind = selectors.mind_get(principal=self.principal, mind_id=mind_id)
@@ -73,7 +79,10 @@ class MindDetailApi(WorkspaceApiView):
     @extend_schema(
         operation_id="minds_update",
         request=MindUpdateSerializer,
-        responses={200: envelope("MindUpdateResponse", mind=MindDetailSerializer()), **errors(*COMMON_ERRORS)},
+        responses={
+            200: envelope("MindUpdateResponse", mind=MindDetailSerializer()),
+            **errors(*COMMON_ERRORS),
+        },
     )
     def patch(self, request, mind_id: str):
         mind = selectors.mind_get(principal=self.principal, mind_id=mind_id)
@@ -84,7 +93,9 @@ class MindDetailApi(WorkspaceApiView):
     @extend_schema(
         operation_id="minds_destroy",
         responses={
-            200: envelope("MindDeleteResponse", deleted=serializers.BooleanField(), id=serializers.CharField()),
+            200: envelope(
+                "MindDeleteResponse", deleted=serializers.BooleanField(), id=serializers.CharField()
+            ),
             **errors(*COMMON_ERRORS),
         },
     )
@@ -124,5 +135,7 @@ class MindPublishApi(WorkspaceApiView):
             "publicUrl": services.mind_public_url(mind) if mind.is_published else None,
         }
         if mind.is_published and counts["source_stats"]["ready"] == 0:
-            payload["warning"] = "This mind has no ready knowledge source yet; it can only answer from its prompt."
+            payload["warning"] = (
+                "This mind has no ready knowledge source yet; it can only answer from its prompt."
+            )
         return success(**payload)

@@ -13,7 +13,12 @@ def mind_id() -> str:
 
 
 def default_theme() -> dict:
-    return {"primaryColor": "#4f46e5", "backgroundColor": "#ffffff", "fontFamily": "system-ui", "mode": "light"}
+    return {
+        "primaryColor": "#4f46e5",
+        "backgroundColor": "#ffffff",
+        "fontFamily": "system-ui",
+        "mode": "light",
+    }
 
 
 class Mind(models.Model):

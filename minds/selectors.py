@@ -22,9 +22,19 @@ def mind_list(*, principal: ApiKeyPrincipal) -> QuerySet[Mind]:
     from knowledge.models import Source  # noqa: PLC0415
 
     # Correlated subqueries, evaluated only for the rows of the page (a JOIN + GROUP BY would count every row).
-    sources = Source.objects.filter(mind=OuterRef("pk")).order_by().values("mind").annotate(n=Count("id")).values("n")
+    sources = (
+        Source.objects.filter(mind=OuterRef("pk"))
+        .order_by()
+        .values("mind")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
     conversations = (
-        Conversation.objects.filter(mind=OuterRef("pk")).order_by().values("mind").annotate(n=Count("id")).values("n")
+        Conversation.objects.filter(mind=OuterRef("pk"))
+        .order_by()
+        .values("mind")
+        .annotate(n=Count("id"))
+        .values("n")
     )
     return minds.annotate(
         knowledge_source_count=Coalesce(Subquery(sources), 0),
@@ -47,7 +57,10 @@ def mind_detail_counts(*, mind: Mind) -> dict:
     conversations = mind.conversations.aggregate(
         total=Count("id"), recent=Count("id", filter=Q(created_at__gte=since))
     )
-    stats = {status: by_status.get(status, 0) for status in ("ready", "pending", "processing", "transcribing", "failed")}
+    stats = {
+        status: by_status.get(status, 0)
+        for status in ("ready", "pending", "processing", "transcribing", "failed")
+    }
     return {
         "knowledge_source_count": sum(by_status.values()),
         "conversation_count": conversations["total"],
@@ -60,10 +73,27 @@ def workspace_usage(*, workspace: Workspace) -> dict:
     from knowledge.models import Source  # noqa: PLC0415 - knowledge imports minds
 
     # Both counts in one round trip.
-    counts = Workspace.objects.filter(pk=workspace.pk).annotate(
-        minds_used=Subquery(Mind.objects.filter(workspace=OuterRef("pk")).order_by().values("workspace").annotate(n=Count("id")).values("n")),
-        sources_used=Subquery(Source.objects.filter(workspace=OuterRef("pk")).order_by().values("workspace").annotate(n=Count("id")).values("n")),
-    ).values("minds_used", "sources_used").get()
+    counts = (
+        Workspace.objects.filter(pk=workspace.pk)
+        .annotate(
+            minds_used=Subquery(
+                Mind.objects.filter(workspace=OuterRef("pk"))
+                .order_by()
+                .values("workspace")
+                .annotate(n=Count("id"))
+                .values("n")
+            ),
+            sources_used=Subquery(
+                Source.objects.filter(workspace=OuterRef("pk"))
+                .order_by()
+                .values("workspace")
+                .annotate(n=Count("id"))
+                .values("n")
+            ),
+        )
+        .values("minds_used", "sources_used")
+        .get()
+    )
     return {
         "mindsUsed": counts["minds_used"] or 0,
         "mindsLimit": workspace.effective_minds_limit,

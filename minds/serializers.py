@@ -87,15 +87,21 @@ class MindInputSerializer(StrictSerializer):
     collectEmailBeforeChat = serializers.BooleanField(required=False)
     temperature = serializers.FloatField(min_value=0, max_value=2, required=False)
     model = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    language = serializers.RegexField(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$", required=False, allow_blank=True)
+    language = serializers.RegexField(
+        r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$", required=False, allow_blank=True
+    )
     theme = ThemeSerializer(required=False)
     socialLinks = SocialLinksSerializer(required=False)
     voiceEnabled = serializers.BooleanField(required=False)
     voiceId = serializers.ChoiceField(choices=VOICE_IDS, required=False)
     voiceSpeed = serializers.FloatField(min_value=0.25, max_value=4, required=False)
     visibility = serializers.ChoiceField(choices=Mind.Visibility.values, required=False)
-    allowedGroupIds = serializers.ListField(child=serializers.CharField(max_length=40), max_length=50, required=False)
-    allowedOrigins = serializers.ListField(child=serializers.CharField(max_length=300), max_length=20, required=False)
+    allowedGroupIds = serializers.ListField(
+        child=serializers.CharField(max_length=40), max_length=50, required=False
+    )
+    allowedOrigins = serializers.ListField(
+        child=serializers.CharField(max_length=300), max_length=20, required=False
+    )
     publicMessagesPerMinute = serializers.IntegerField(min_value=1, max_value=1000, required=False)
     publicMessagesPerDay = serializers.IntegerField(min_value=1, max_value=100000, required=False)
 
@@ -108,10 +114,12 @@ class MindInputSerializer(StrictSerializer):
         return [_origin(origin) for origin in value]
 
 
-
 def mind_fields(validated: dict) -> dict:
     """Maps validated camelCase input onto model field names."""
-    return {FIELD_MAP[key]: (dict(value) if isinstance(value, dict) else value) for key, value in validated.items()}
+    return {
+        FIELD_MAP[key]: (dict(value) if isinstance(value, dict) else value)
+        for key, value in validated.items()
+    }
 
 
 class MindUpdateSerializer(MindInputSerializer):

@@ -41,7 +41,9 @@ def slug_validate(slug: str, *, exclude_mind_id: str | None = None) -> str:
     if exclude_mind_id:
         taken = taken.exclude(id=exclude_mind_id)
     if taken.exists():
-        raise ValidationFailed("This slug is already taken.", details={"fields": {"slug": ["Already taken."]}})
+        raise ValidationFailed(
+            "This slug is already taken.", details={"fields": {"slug": ["Already taken."]}}
+        )
     return slug
 
 
@@ -64,7 +66,9 @@ def mind_create(*, workspace: Workspace, data: dict[str, Any]) -> Mind:
         with transaction.atomic():
             mind.save()
     except IntegrityError as exc:  # a concurrent request took the slug between the check and the insert
-        raise ValidationFailed("This slug is already taken.", details={"fields": {"slug": ["Already taken."]}}) from exc
+        raise ValidationFailed(
+            "This slug is already taken.", details={"fields": {"slug": ["Already taken."]}}
+        ) from exc
     return mind
 
 

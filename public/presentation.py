@@ -55,7 +55,9 @@ def theme_of(mind: Mind) -> Theme:
 
 def voice_available(mind: Mind) -> bool:
     """The play control exists only when the mind wants a voice and a speech endpoint is configured."""
-    return bool(mind.voice_enabled and settings.TTS_ENABLED and (settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL))
+    return bool(
+        mind.voice_enabled and settings.TTS_ENABLED and (settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL)
+    )
 
 
 def page_context(mind: Mind, *, embed: bool) -> dict:

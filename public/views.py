@@ -33,7 +33,9 @@ VISITOR_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 def error(status: int, code: str, message: str, headers: dict | None = None) -> JsonResponse:
-    response = JsonResponse({"status": "error", "code": code, "message": message, "details": {}}, status=status)
+    response = JsonResponse(
+        {"status": "error", "code": code, "message": message, "details": {}}, status=status
+    )
     for name, value in (headers or {}).items():
         response[name] = value
     return response
@@ -136,31 +138,53 @@ def public_chat(request, slug: str):
     if not message:
         return _cors(error(400, "validation_error", "Type a message first."), cors_origin)
     if len(message) > MAX_MESSAGE_CHARS:
-        return _cors(error(400, "message_too_long", f"Messages are limited to {MAX_MESSAGE_CHARS} characters."), cors_origin)
+        return _cors(
+            error(400, "message_too_long", f"Messages are limited to {MAX_MESSAGE_CHARS} characters."),
+            cors_origin,
+        )
     conversation_id = data.get("conversationId") or None
     email = str(data.get("email") or "").strip()
     if mind.collect_email_before_chat:
-        known = conversation_id and Conversation.objects.filter(id=conversation_id, mind=mind, visitor_id=visitor).exclude(visitor_email="").exists()
+        known = (
+            conversation_id
+            and Conversation.objects.filter(id=conversation_id, mind=mind, visitor_id=visitor)
+            .exclude(visitor_email="")
+            .exists()
+        )
         if not known:
             try:
                 validate_email(email)
             except ValidationError:
-                return _cors(error(400, "email_required", "Please enter a valid email address to start the chat."), cors_origin)
+                return _cors(
+                    error(400, "email_required", "Please enter a valid email address to start the chat."),
+                    cors_origin,
+                )
     verdict = public_message_allowed(mind=mind, visitor_id=visitor, ip=_client_ip(request))
     if not verdict.allowed:
         when = "a minute" if verdict.scope == "minute" else "tomorrow"
         return _cors(
-            error(429, "rate_limited", f"You're sending messages too quickly. Try again in {when}.", {"Retry-After": str(verdict.retry_after)}),
+            error(
+                429,
+                "rate_limited",
+                f"You're sending messages too quickly. Try again in {when}.",
+                {"Retry-After": str(verdict.retry_after)},
+            ),
             cors_origin,
         )
     channel = Conversation.Channel.WIDGET if data.get("channel") == "widget" else Conversation.Channel.PUBLIC
     try:
         events = chat_stream(
-            mind=mind, message=message, conversation_id=conversation_id, channel=channel,
-            visitor_id=visitor, visitor_email=email if mind.collect_email_before_chat else "",
+            mind=mind,
+            message=message,
+            conversation_id=conversation_id,
+            channel=channel,
+            visitor_id=visitor,
+            visitor_email=email if mind.collect_email_before_chat else "",
         )
     except NotFound:
-        return _cors(error(404, "not_found", "This conversation no longer exists; start a new one."), cors_origin)
+        return _cors(
+            error(404, "not_found", "This conversation no longer exists; start a new one."), cors_origin
+        )
     return _cors(stream_response(events, "sse"), cors_origin)
 
 
@@ -175,16 +199,26 @@ def public_conversation(request, slug: str, conversation_id: str):
         return _cors(HttpResponse(status=204), cors_origin)
     visitor = _visitor(request)
     conversation = (
-        Conversation.objects.filter(id=conversation_id, mind=mind, visitor_id=visitor).first() if visitor else None
+        Conversation.objects.filter(id=conversation_id, mind=mind, visitor_id=visitor).first()
+        if visitor
+        else None
     )
     if conversation is None:
         return _cors(error(404, "not_found", "Conversation not found."), cors_origin)
     messages = [
-        {"role": m.role, "content": m.content, "citations": m.citations if mind.show_sources else [], "followups": m.followups}
+        {
+            "role": m.role,
+            "content": m.content,
+            "citations": m.citations if mind.show_sources else [],
+            "followups": m.followups,
+        }
         for m in conversation.messages.order_by("created_at", "id")
         if m.content
     ]
-    return _cors(JsonResponse({"status": "success", "conversationId": conversation.id, "messages": messages}), cors_origin)
+    return _cors(
+        JsonResponse({"status": "success", "conversationId": conversation.id, "messages": messages}),
+        cors_origin,
+    )
 
 
 @require_GET
@@ -198,7 +232,9 @@ def widget_script(request, slug: str):
         "allowedOrigins": [o.lower() for o in (mind.allowed_origins or [])],
     }
     # JSON inside JavaScript: "<" escaped so no "</script>" can ever appear, even if the file is inlined.
-    data = json.dumps(config).replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    data = (
+        json.dumps(config).replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    )
     body = render(request, "public/widget.js", {"config": data}).content
     response = HttpResponse(body, content_type="application/javascript; charset=utf-8")
     response["Cache-Control"] = "public, max-age=300"
@@ -222,7 +258,12 @@ def speech(request, slug: str):
         return error(400, "validation_error", "Nothing to read.")
     verdict = public_message_allowed(mind=mind, visitor_id=_visitor(request), ip=_client_ip(request))
     if not verdict.allowed:
-        return error(429, "rate_limited", "Too many requests; try again shortly.", {"Retry-After": str(verdict.retry_after)})
+        return error(
+            429,
+            "rate_limited",
+            "Too many requests; try again shortly.",
+            {"Retry-After": str(verdict.retry_after)},
+        )
     from conversations import llm
 
     try:

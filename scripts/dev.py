@@ -44,10 +44,32 @@ def main() -> int:
         shutdown()
     commands = [
         [PY, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.conf.py", "-b", f"127.0.0.1:{port}"],
-        [PY, "-m", "celery", "-A", "config", "worker", "-l", "info",
-         "-Q", os.environ.get("CELERY_QUEUES", "default,ingestion,transcription,webhooks"), "-c", "2"],
-        [PY, "-m", "celery", "-A", "config", "beat", "-l", "info",
-         "-s", str(ROOT / ".data" / "celerybeat-schedule")],
+        [
+            PY,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-l",
+            "info",
+            "-Q",
+            os.environ.get("CELERY_QUEUES", "default,ingestion,transcription,webhooks"),
+            "-c",
+            "2",
+        ],
+        [
+            PY,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "-l",
+            "info",
+            "-s",
+            str(ROOT / ".data" / "celerybeat-schedule"),
+        ],
     ]
     for command in commands:
         # Own process groups: Ctrl-C reaches only this supervisor, which then stops each child in order.

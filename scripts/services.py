@@ -28,7 +28,10 @@ def start_embedded_db_if_needed() -> bool:
     """Starts the embedded PostgreSQL unless DATABASE_URL is set; True if this call started it."""
     if os.environ.get("DATABASE_URL"):
         return False
-    running = subprocess.run([PY, str(ROOT / "scripts" / "devdb.py"), "status"], capture_output=True).returncode == 0
+    running = (
+        subprocess.run([PY, str(ROOT / "scripts" / "devdb.py"), "status"], capture_output=True).returncode
+        == 0
+    )
     if running:
         return False
     subprocess.run([PY, str(ROOT / "scripts" / "devdb.py"), "start"], check=True)

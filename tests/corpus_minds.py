@@ -12,8 +12,13 @@ from knowledge.pipeline import source_claim
 def ready_source(mind, name: str, paragraphs: list[str], **fields) -> Source:
     """A `ready` source made of `paragraphs`, indexed by the real indexing code (chunk, embed, store)."""
     source = Source.objects.create(
-        workspace_id=mind.workspace_id, mind=mind, type=fields.pop("type", "text"), name=name,
-        content="\n\n".join(p if isinstance(p, str) else p.text for p in paragraphs), queued_at=timezone.now(), **fields,
+        workspace_id=mind.workspace_id,
+        mind=mind,
+        type=fields.pop("type", "text"),
+        name=name,
+        content="\n\n".join(p if isinstance(p, str) else p.text for p in paragraphs),
+        queued_at=timezone.now(),
+        **fields,
     )
     claim = source_claim(source.id)
     segments = [Segment(p, page=fields.get("page")) if isinstance(p, str) else p for p in paragraphs]

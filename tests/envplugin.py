@@ -11,7 +11,10 @@ import os
 
 os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.pop("CELERY_BROKER_URL", None)
-os.environ.setdefault("MEDIA_ROOT", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".data", "test-media"))
+os.environ.setdefault(
+    "MEDIA_ROOT",
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".data", "test-media"),
+)
 # Chat tests talk to fake LLM servers they start themselves; never a real provider from the developer's shell.
 os.environ.pop("OPENAI_API_KEY", None)
 os.environ.pop("OPENAI_BASE_URL", None)

@@ -44,18 +44,44 @@ class FakeLLM:
         text = self._text_for(body)
         if not body.get("stream"):
             payload = {
-                "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": body["model"],
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 42, "completion_tokens": len(text.split()), "total_tokens": 42 + len(text.split())},
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                ],
+                "usage": {
+                    "prompt_tokens": 42,
+                    "completion_tokens": len(text.split()),
+                    "total_tokens": 42 + len(text.split()),
+                },
             }
             return 200, {"Content-Type": "application/json"}, json.dumps(payload).encode()
         events = []
         for start in range(0, len(text), 5):
-            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
-                     "choices": [{"index": 0, "delta": {"content": text[start : start + 5]}, "finish_reason": None}]}
+            chunk = {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": body["model"],
+                "choices": [
+                    {"index": 0, "delta": {"content": text[start : start + 5]}, "finish_reason": None}
+                ],
+            }
             events.append(f"data: {json.dumps(chunk)}\n\n")
-        final = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": body["model"], "choices": [],
-                 "usage": {"prompt_tokens": 42, "completion_tokens": len(text.split()), "total_tokens": 42 + len(text.split())}}
+        final = {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": body["model"],
+            "choices": [],
+            "usage": {
+                "prompt_tokens": 42,
+                "completion_tokens": len(text.split()),
+                "total_tokens": 42 + len(text.split()),
+            },
+        }
         events.append(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n")
         return 200, {"Content-Type": "text/event-stream"}, "".join(events).encode()
 

@@ -48,8 +48,12 @@ class FakeSite:
 
             def _serve(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                request = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
-                                  self.rfile.read(length) if length else b"")
+                request = Request(
+                    self.command,
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length) if length else b"",
+                )
                 site.requests.append(request)
                 route = site.routes.get(self.path) or site.routes.get(self.path.split("?", 1)[0])
                 if route is None:
@@ -57,7 +61,11 @@ class FakeSite:
                 elif route.handler is not None:
                     status, headers, body = route.handler(request)
                 else:
-                    status, headers, body = route.status, {"Content-Type": route.content_type, **route.headers}, route.body
+                    status, headers, body = (
+                        route.status,
+                        {"Content-Type": route.content_type, **route.headers},
+                        route.body,
+                    )
                 try:
                     self.send_response(status)
                     for name, value in headers.items():

@@ -48,7 +48,9 @@ class KeyedClient(Client):
             data = json.dumps(data if data is not None else {})
         return super().patch(path, data, content_type=content_type, headers=self._headers(headers), **kwargs)
 
-    def upload(self, path, file_name: str, content: bytes, content_type: str = "application/octet-stream", **kwargs):
+    def upload(
+        self, path, file_name: str, content: bytes, content_type: str = "application/octet-stream", **kwargs
+    ):
         from django.core.files.uploadedfile import SimpleUploadedFile
 
         upload = SimpleUploadedFile(file_name, content, content_type=content_type)
@@ -67,7 +69,9 @@ def assert_error(response, status: int, code: str) -> dict[str, Any]:
     return body
 
 
-def wait_for(predicate: Callable[[], Any], *, timeout: float = 60, interval: float = 0.2, what: str = "condition"):
+def wait_for(
+    predicate: Callable[[], Any], *, timeout: float = 60, interval: float = 0.2, what: str = "condition"
+):
     """Polls `predicate` until it returns something truthy; fails the test at the deadline."""
     deadline = time.monotonic() + timeout
     while True:

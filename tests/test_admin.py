@@ -21,8 +21,15 @@ def admin_client(client):
 
 
 PAGES = [
-    "accounts/workspace", "accounts/member", "accounts/group", "apikeys/apikey", "minds/mind",
-    "knowledge/source", "knowledge/chunk", "knowledge/uploadedfile", "knowledge/webhookdelivery",
+    "accounts/workspace",
+    "accounts/member",
+    "accounts/group",
+    "apikeys/apikey",
+    "minds/mind",
+    "knowledge/source",
+    "knowledge/chunk",
+    "knowledge/uploadedfile",
+    "knowledge/webhookdelivery",
     "conversations/conversation",
 ]
 
@@ -40,7 +47,13 @@ def test_workspace_page_shows_the_webhook_secret(admin_client, workspace):
 def test_key_created_in_admin_is_shown_once_and_revocable(admin_client, workspace):
     response = admin_client.post(
         "/admin/apikeys/apikey/add/",
-        {"workspace": workspace.id, "name": "from admin", "scopes": ["minds:read"], "expires_at_0": "", "expires_at_1": ""},
+        {
+            "workspace": workspace.id,
+            "name": "from admin",
+            "scopes": ["minds:read"],
+            "expires_at_0": "",
+            "expires_at_1": "",
+        },
         follow=True,
     )
     assert response.status_code == 200
@@ -58,8 +71,15 @@ def test_key_created_in_admin_is_shown_once_and_revocable(admin_client, workspac
 
 def test_reprocess_action_on_sources(admin_client, workspace):
     mind = Mind.objects.create(workspace=workspace, name="M", slug="m-admin")
-    source = Source.objects.create(workspace=workspace, mind=mind, type="text", name="t", content="c",
-                                   status="failed", error_code="fetch_failed")
+    source = Source.objects.create(
+        workspace=workspace,
+        mind=mind,
+        type="text",
+        name="t",
+        content="c",
+        status="failed",
+        error_code="fetch_failed",
+    )
     admin_client.post("/admin/knowledge/source/", {"action": "reprocess", "_selected_action": [source.id]})
     source.refresh_from_db()
     assert source.status == "pending" and source.error_code == ""

@@ -47,7 +47,11 @@ def test_create_list_and_revoke_keys(api, workspace):
     assert sorted(new.get("/api/v1/auth/verify").json()["permissions"]) == ["knowledge:search", "minds:read"]
     assert_error(new.get("/api/v1/api-keys"), 403, "insufficient_scope")
     assert_error(api.post("/api/v1/api-keys", {"name": "x", "scopes": ["root"]}), 400, "validation_error")
-    assert_error(api.post("/api/v1/api-keys", {"name": "x", "scopes": ["minds:read"], "admin": True}), 400, "validation_error")
+    assert_error(
+        api.post("/api/v1/api-keys", {"name": "x", "scopes": ["minds:read"], "admin": True}),
+        400,
+        "validation_error",
+    )
     assert_error(api.delete("/api/v1/api-keys/key_missing"), 404, "not_found")
 
 
@@ -60,7 +64,9 @@ def test_keys_of_another_workspace_are_not_found(api, other_api):
 def test_at_most_ten_live_keys(api, workspace):
     for i in range(9):
         assert api.post("/api/v1/api-keys", {"name": f"k{i}", "scopes": ["minds:read"]}).status_code == 201
-    assert_error(api.post("/api/v1/api-keys", {"name": "eleventh", "scopes": ["minds:read"]}), 400, "limit_exceeded")
+    assert_error(
+        api.post("/api/v1/api-keys", {"name": "eleventh", "scopes": ["minds:read"]}), 400, "limit_exceeded"
+    )
     # A revoked key frees its place.
     key_id = next(k["id"] for k in api.get("/api/v1/api-keys").json()["apiKeys"] if k["name"] == "k0")
     api.delete(f"/api/v1/api-keys/{key_id}")
@@ -80,8 +86,11 @@ def test_no_plaintext_key_is_stored_anywhere(api, workspace, capsys):
     created = api.post("/api/v1/api-keys", {"name": "secret", "scopes": ["minds:read"]}).json()["key"]
     call_command("create_api_key", "--workspace", workspace.name, "--scopes", "all", "--name", "cmd")
     from_command = capsys.readouterr().out.strip().splitlines()[-1]
-    assert from_command.startswith("tr_live_") and KeyedClient(from_command).get("/api/v1/auth/verify").status_code == 200
-    secrets = [created, from_command, created[len("tr_live_"):], from_command[len("tr_live_"):]]
+    assert (
+        from_command.startswith("tr_live_")
+        and KeyedClient(from_command).get("/api/v1/auth/verify").status_code == 200
+    )
+    secrets = [created, from_command, created[len("tr_live_") :], from_command[len("tr_live_") :]]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
@@ -91,7 +100,9 @@ def test_no_plaintext_key_is_stored_anywhere(api, workspace, capsys):
         assert len(columns) > 20
         for table, column in columns:
             for secret in secrets:
-                cursor.execute(f'SELECT count(*) FROM "{table}" WHERE "{column}"::text LIKE %s', [f"%{secret}%"])
+                cursor.execute(
+                    f'SELECT count(*) FROM "{table}" WHERE "{column}"::text LIKE %s', [f"%{secret}%"]
+                )
                 assert cursor.fetchone()[0] == 0, f"plaintext key found in {table}.{column}"
 
 

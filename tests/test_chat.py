@@ -19,7 +19,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def mind(workspace):
     mind = Mind.objects.create(
-        workspace=workspace, name="Atlas", slug="atlas-chat",
+        workspace=workspace,
+        name="Atlas",
+        slug="atlas-chat",
         suggested_questions=["What is a Fresnel lens?", "How tall is Etna?"],
     )
     ready_source(mind, "Lighthouses", LIGHTHOUSES)
@@ -49,10 +51,23 @@ def test_extractive_answer_cites_the_right_source(api, mind):
     first = message["citations"][0]
     assert first["index"] == 1 and first["sourceName"] == "Lighthouses"
     assert first["chunkId"].startswith("chk_") and "Fresnel" in first["snippet"]
-    assert set(first) >= {"index", "sourceId", "sourceName", "chunkId", "snippet", "url", "page", "startSeconds"}
+    assert set(first) >= {
+        "index",
+        "sourceId",
+        "sourceName",
+        "chunkId",
+        "snippet",
+        "url",
+        "page",
+        "startSeconds",
+    }
     assert body["conversationId"].startswith("conv_") and body["followups"] == mind.suggested_questions
     saved = Message.objects.get(id=message["id"])
-    assert saved.citations == message["citations"] and saved.model == "extractive" and saved.latency_ms is not None
+    assert (
+        saved.citations == message["citations"]
+        and saved.model == "extractive"
+        and saved.latency_ms is not None
+    )
 
 
 def test_nothing_relevant_says_so_and_cites_nothing(api, mind):
@@ -65,7 +80,9 @@ def test_llm_answer_keeps_valid_citations_and_drops_invented_ones(api, mind, set
     with FakeLLM(answer) as fake:
         settings.OPENAI_BASE_URL = fake.base_url
         settings.OPENAI_API_KEY = "test"
-        body = chat(api, mind, message="Who invented the Fresnel lens, and how tall is the volcano Etna?").json()
+        body = chat(
+            api, mind, message="Who invented the Fresnel lens, and how tall is the volcano Etna?"
+        ).json()
         prompt = next(r for r in fake.requests if r.get("stream"))
     content = body["message"]["content"]
     assert "[9]" not in content and "[7]" not in content and "[8]" not in content
@@ -110,7 +127,9 @@ def test_llm_failure_is_a_clean_502_and_keeps_the_question(api, mind, settings):
         settings.OPENAI_BASE_URL = fake.base_url
         body = assert_error(chat(api, mind, message="Who invented the lens?"), 502, "llm_unavailable")
         conversation = Conversation.objects.get(id=body["details"]["conversationId"])
-        streamed = sse_events(chat(api, mind, message="And the keepers?", stream=True, conversationId=conversation.id))
+        streamed = sse_events(
+            chat(api, mind, message="And the keepers?", stream=True, conversationId=conversation.id)
+        )
     assert [m.role for m in conversation.messages.all()] == ["user", "user"]
     assert streamed[-1][0] == "error" and streamed[-1][1]["code"] == "llm_unavailable"
 
@@ -132,7 +151,11 @@ def test_history_and_follow_up_rewriting(api, mind, settings):
         settings.OPENAI_BASE_URL = fake.base_url
         first = chat(api, mind, message="Tell me about lighthouse lenses").json()
         second = chat(api, mind, message="Who invented it?", conversationId=first["conversationId"]).json()
-        rewrite = next(r for r in fake.requests if "rewrite the last user question" in r["messages"][-1]["content"].lower())
+        rewrite = next(
+            r
+            for r in fake.requests
+            if "rewrite the last user question" in r["messages"][-1]["content"].lower()
+        )
         answer_call = [r for r in fake.requests if r.get("stream")][-1]
     assert second["conversationId"] == first["conversationId"]
     assert "Tell me about lighthouse lenses" in rewrite["messages"][-1]["content"]
@@ -172,19 +195,38 @@ def test_chat_validation_scopes_and_isolation(api, mind, workspace, other_api):
 
 
 def test_conversation_list_cursor_feedback_delete_and_counts(api, mind):
-    ids = [chat(api, mind, message=f"Question {i} about the Fresnel lens").json()["conversationId"] for i in range(3)]
+    ids = [
+        chat(api, mind, message=f"Question {i} about the Fresnel lens").json()["conversationId"]
+        for i in range(3)
+    ]
     page = api.get(f"/api/v1/minds/{mind.id}/conversations", {"limit": 2}).json()
     assert [c["id"] for c in page["conversations"]] == ids[::-1][:2] and page["hasMore"]
-    rest = api.get(f"/api/v1/minds/{mind.id}/conversations", {"limit": 2, "startAfter": page["nextStartAfter"]}).json()
+    rest = api.get(
+        f"/api/v1/minds/{mind.id}/conversations", {"limit": 2, "startAfter": page["nextStartAfter"]}
+    ).json()
     assert [c["id"] for c in rest["conversations"]] == [ids[0]] and not rest["hasMore"]
     detail = api.get(f"/api/v1/minds/{mind.id}").json()["mind"]
     assert detail["conversationCount"] == 3 and detail["recentConversationCount"] == 3
     conversation = api.get(f"/api/v1/conversations/{ids[0]}").json()["conversation"]
     answer = conversation["messages"][1]
-    feedback = api.post(f"/api/v1/conversations/{ids[0]}/messages/{answer['id']}/feedback", {"rating": "down", "comment": "too short"})
-    assert feedback.status_code == 200 and feedback.json()["message"]["feedback"] == {"rating": "down", "comment": "too short"}
-    assert_error(api.post(f"/api/v1/conversations/{ids[0]}/messages/{answer['id']}/feedback", {"rating": "meh"}), 400, "validation_error")
-    assert api.delete(f"/api/v1/conversations/{ids[0]}").json() == {"status": "success", "deleted": True, "id": ids[0]}
+    feedback = api.post(
+        f"/api/v1/conversations/{ids[0]}/messages/{answer['id']}/feedback",
+        {"rating": "down", "comment": "too short"},
+    )
+    assert feedback.status_code == 200 and feedback.json()["message"]["feedback"] == {
+        "rating": "down",
+        "comment": "too short",
+    }
+    assert_error(
+        api.post(f"/api/v1/conversations/{ids[0]}/messages/{answer['id']}/feedback", {"rating": "meh"}),
+        400,
+        "validation_error",
+    )
+    assert api.delete(f"/api/v1/conversations/{ids[0]}").json() == {
+        "status": "success",
+        "deleted": True,
+        "id": ids[0],
+    }
     assert_error(api.get(f"/api/v1/conversations/{ids[0]}"), 404, "not_found")
 
 
@@ -193,7 +235,15 @@ def test_chatlogs_in_typingmind_shape(api, mind, other_api):
     logs = api.get("/api/v1/chatlogs").json()["data"]
     assert len(logs) == 1
     log = logs[0]
-    assert set(log) >= {"chatID", "chatTitle", "createdAt", "recordedAt", "conversationText", "model", "agents"}
+    assert set(log) >= {
+        "chatID",
+        "chatTitle",
+        "createdAt",
+        "recordedAt",
+        "conversationText",
+        "model",
+        "agents",
+    }
     assert log["conversationText"].startswith("User: Who invented the Fresnel lens?\n\nAssistant: ")
     assert log["agents"] == ["Atlas"] and log["model"] == "extractive"
     assert api.get("/api/v1/chatlogs", {"startUnixTime": 4102444800}).json()["data"] == []

@@ -11,11 +11,21 @@ pytestmark = pytest.mark.django_db
 def test_envelope_for_routes_methods_bodies_and_types(api):
     assert_error(api.get("/api/v1/nothing-here"), 404, "not_found")
     assert_error(api.get("/api/v2/whatever"), 404, "not_found")
-    put = api.put("/api/v1/minds", "{}", content_type="application/json", headers={"Authorization": f"Bearer {api.key}"})
+    put = api.put(
+        "/api/v1/minds", "{}", content_type="application/json", headers={"Authorization": f"Bearer {api.key}"}
+    )
     assert_error(put, 405, "method_not_allowed")
-    assert_error(api.post("/api/v1/minds", "{not json", content_type="application/json"), 400, "malformed_request")
-    assert_error(api.post("/api/v1/minds", "name=x", content_type="application/x-www-form-urlencoded"), 415, "unsupported_media_type")
-    assert_error(api.post("/api/v1/minds", "[1, 2]", content_type="application/json"), 400, "validation_error")
+    assert_error(
+        api.post("/api/v1/minds", "{not json", content_type="application/json"), 400, "malformed_request"
+    )
+    assert_error(
+        api.post("/api/v1/minds", "name=x", content_type="application/x-www-form-urlencoded"),
+        415,
+        "unsupported_media_type",
+    )
+    assert_error(
+        api.post("/api/v1/minds", "[1, 2]", content_type="application/json"), 400, "validation_error"
+    )
     assert_error(api.post("/api/v1/minds", {"name": "x", "unknown": 1}), 400, "validation_error")
 
 
@@ -51,7 +61,12 @@ def test_readyz_names_what_is_down(client, settings):
     from config.redis import redis_client
 
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
     redis_client.cache_clear()
     try:
         response = client.get("/readyz")

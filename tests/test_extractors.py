@@ -1,6 +1,5 @@
 """Extractors and chunking on files the tests make themselves (the corpus files run end to end elsewhere)."""
 
-import io
 import zipfile
 
 import pytest
@@ -110,7 +109,11 @@ def test_detection_uses_bytes_not_names():
     assert detect_file(pdf, "notes.txt").kind == "pdf"
     assert detect_file(b"# Title\n\ntext", "readme.md").kind == "md"
     assert detect_file(b"# Title\n\ntext", "readme.pdf").kind == "txt"
-    for data in (b"MZ\x90\x00" + b"\x00" * 64, b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, b"\x7fELF" + b"\x00" * 64):
+    for data in (
+        b"MZ\x90\x00" + b"\x00" * 64,
+        b"\x89PNG\r\n\x1a\n" + b"\x00" * 64,
+        b"\x7fELF" + b"\x00" * 64,
+    ):
         with pytest.raises(ExtractionError) as caught:
             detect_file(data, "file.pdf")
         assert caught.value.code == "unsupported_file_type"
@@ -131,7 +134,15 @@ def test_youtube_link_forms(url):
     assert video_id(url) == "dQw4w9WgXcQ"
 
 
-@pytest.mark.parametrize("url", ["https://vimeo.com/123", "https://www.youtube.com/watch?v=short", "https://youtube.com/channel/x", "not a url"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://vimeo.com/123",
+        "https://www.youtube.com/watch?v=short",
+        "https://youtube.com/channel/x",
+        "not a url",
+    ],
+)
 def test_not_youtube_videos(url):
     assert video_id(url) is None
 
@@ -142,7 +153,10 @@ def test_feed_latest_episode_and_invalid_feed():
       <item><title>New</title><pubDate>Mon, 09 Nov 2026 10:00:00 GMT</pubDate><enclosure url="https://x.test/new.mp3" type="audio/mpeg"/></item>
     </channel></rss>"""
     assert latest_episode(feed) == ("New", "https://x.test/new.mp3")
-    for bad in (b"<html>not a feed</html>", b"<rss><channel><item><title>No audio</title></item></channel></rss>"):
+    for bad in (
+        b"<html>not a feed</html>",
+        b"<rss><channel><item><title>No audio</title></item></channel></rss>",
+    ):
         with pytest.raises(ExtractionError) as caught:
             latest_episode(bad)
         assert caught.value.code == "feed_invalid"
@@ -171,6 +185,9 @@ def test_chunking_keeps_headings_and_transcript_times():
     chunks = chunk_segments(segments, words, max_tokens=200, overlap_tokens=0)
     assert [c.heading_path for c in chunks] == ["Guide > Install", "Guide > Usage"]
     assert chunks[1].text.startswith("Usage")
-    transcript = [Segment(f"line {i} of the talk", kind="transcript", start_seconds=i * 2.0, end_seconds=i * 2.0 + 2) for i in range(50)]
+    transcript = [
+        Segment(f"line {i} of the talk", kind="transcript", start_seconds=i * 2.0, end_seconds=i * 2.0 + 2)
+        for i in range(50)
+    ]
     timed = chunk_segments(transcript, words, max_tokens=60, overlap_tokens=0)
     assert timed[0].start_seconds == 0.0 and timed[1].start_seconds == timed[0].end_seconds

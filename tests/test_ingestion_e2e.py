@@ -86,11 +86,19 @@ def test_every_corpus_file_ends_ready_with_chunks_or_failed_with_its_code(api, m
     two_column = Chunk.objects.filter(source_id=ids["pdf/two-column-lorem.pdf"])
     assert sources[ids["pdf/two-column-lorem.pdf"]]["pageCount"] == 3
     assert set(two_column.values_list("page", flat=True)) == {1, 2, 3}
-    malformed = " ".join(Chunk.objects.filter(source_id=ids["pdf/malformed-broken-xref-issue297.pdf"]).values_list("content", flat=True))
+    malformed = " ".join(
+        Chunk.objects.filter(source_id=ids["pdf/malformed-broken-xref-issue297.pdf"]).values_list(
+            "content", flat=True
+        )
+    )
     assert "test example" in malformed.lower()
     headings = Chunk.objects.filter(source_id=ids["markdown/pgvector-README.md"]).exclude(heading_path="")
     assert headings.exists()
-    docx_text = " ".join(Chunk.objects.filter(source_id=ids["docx/word_sample-headings-table-image.docx"]).values_list("content", flat=True))
+    docx_text = " ".join(
+        Chunk.objects.filter(source_id=ids["docx/word_sample-headings-table-image.docx"]).values_list(
+            "content", flat=True
+        )
+    )
     assert "|" in docx_text  # the table survived as rows
 
     # Audio: transcribed with timestamps, containing the reference words.
@@ -101,7 +109,9 @@ def test_every_corpus_file_ends_ready_with_chunks_or_failed_with_its_code(api, m
     for relative, words in references.items():
         source = sources[ids[relative]]
         assert source["durationSeconds"] and source["durationSeconds"] > 3
-        transcript = " ".join(Chunk.objects.filter(source_id=ids[relative]).values_list("content", flat=True)).lower()
+        transcript = " ".join(
+            Chunk.objects.filter(source_id=ids[relative]).values_list("content", flat=True)
+        ).lower()
         for word in words:
             assert word in transcript, (relative, transcript)
         first = Chunk.objects.filter(source_id=ids[relative]).order_by("ordinal").first()
@@ -110,12 +120,17 @@ def test_every_corpus_file_ends_ready_with_chunks_or_failed_with_its_code(api, m
 
 
 def test_text_source_processing_twice_gives_the_same_chunks(api, mind, celery_worker):
-    paragraphs = [f"Paragraph {i}: the lighthouse keeper counted {i} ships passing the northern cape." for i in range(60)]
+    paragraphs = [
+        f"Paragraph {i}: the lighthouse keeper counted {i} ships passing the northern cape."
+        for i in range(60)
+    ]
     created = api.post(knowledge(mind), {"type": "text", "name": "Log", "content": "\n\n".join(paragraphs)})
     source_id = created.json()["source"]["id"]
     first = wait_finished(api, mind, [source_id])[source_id]
     assert first["status"] == "ready", first
-    before = list(Chunk.objects.filter(source_id=source_id).order_by("ordinal").values_list("content_hash", "ordinal"))
+    before = list(
+        Chunk.objects.filter(source_id=source_id).order_by("ordinal").values_list("content_hash", "ordinal")
+    )
 
     # A duplicate delivery of the same task finds nothing to claim and changes nothing.
     assert pipeline.source_process(source_id) == "not-claimed"
@@ -124,7 +139,9 @@ def test_text_source_processing_twice_gives_the_same_chunks(api, mind, celery_wo
     # Reprocess: the chunk set is replaced, not appended to.
     assert api.post(f"{knowledge(mind)}/{source_id}/reprocess").status_code == 200
     second = wait_finished(api, mind, [source_id])[source_id]
-    after = list(Chunk.objects.filter(source_id=source_id).order_by("ordinal").values_list("content_hash", "ordinal"))
+    after = list(
+        Chunk.objects.filter(source_id=source_id).order_by("ordinal").values_list("content_hash", "ordinal")
+    )
     assert second["status"] == "ready" and after == before
     duplicates = Chunk.objects.values("source_id", "ordinal").annotate(n=Count("id")).filter(n__gt=1)
     assert not duplicates.exists()

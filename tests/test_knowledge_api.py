@@ -50,14 +50,30 @@ def test_text_source_is_created_pending_with_retry_after(api, mind):
 def test_every_type_validates_its_fields(api, mind):
     assert_error(api.post(base(mind), {"type": "url"}), 400, "validation_error")
     assert_error(api.post(base(mind), {"type": "text", "content": "   "}), 400, "validation_error")
-    assert_error(api.post(base(mind), {"type": "youtube", "youtubeUrl": "https://vimeo.com/1"}), 400, "validation_error")
+    assert_error(
+        api.post(base(mind), {"type": "youtube", "youtubeUrl": "https://vimeo.com/1"}),
+        400,
+        "validation_error",
+    )
     assert_error(api.post(base(mind), {"type": "podcast"}), 400, "validation_error")
-    both = {"type": "podcast", "audioUrl": "https://example.com/a.mp3", "feedUrl": "https://example.com/f.xml"}
+    both = {
+        "type": "podcast",
+        "audioUrl": "https://example.com/a.mp3",
+        "feedUrl": "https://example.com/f.xml",
+    }
     assert_error(api.post(base(mind), both), 400, "validation_error")
-    assert_error(api.post(base(mind), {"type": "text", "content": "x", "url": "https://e.com"}), 400, "validation_error")
+    assert_error(
+        api.post(base(mind), {"type": "text", "content": "x", "url": "https://e.com"}),
+        400,
+        "validation_error",
+    )
     assert_error(api.post(base(mind), {"type": "video", "url": "https://e.com"}), 400, "validation_error")
     assert_error(api.post(base(mind), {"type": "text", "content": "x", "colour": 1}), 400, "validation_error")
-    body = assert_error(api.post(base(mind), {"type": "document", "fileUrl": "https://cdn.example.com/x.pdf"}), 400, "validation_error")
+    body = assert_error(
+        api.post(base(mind), {"type": "document", "fileUrl": "https://cdn.example.com/x.pdf"}),
+        400,
+        "validation_error",
+    )
     assert "fileUrl" in body["details"]["fields"]
     assert Source.objects.count() == 0
 
@@ -76,7 +92,9 @@ def test_every_type_validates_its_fields(api, mind):
 )
 def test_urls_that_reach_inside_are_refused(api, mind, url):
     assert_error(api.post(base(mind), {"type": "url", "url": url}), 400, "url_not_allowed")
-    assert_error(api.post(base(mind), {"type": "text", "content": "x", "callbackUrl": url}), 400, "url_not_allowed")
+    assert_error(
+        api.post(base(mind), {"type": "text", "content": "x", "callbackUrl": url}), 400, "url_not_allowed"
+    )
     assert Source.objects.count() == 0
 
 
@@ -96,10 +114,21 @@ def test_youtube_url_forms_give_the_video_id(api, mind):
 
 def test_duplicate_text_and_normalised_url(api, mind):
     assert api.post(base(mind), {"type": "text", "content": "Same   text\n here"}).status_code == 201
-    body = assert_error(api.post(base(mind), {"type": "text", "content": "Same text here"}), 409, "duplicate_source")
+    body = assert_error(
+        api.post(base(mind), {"type": "text", "content": "Same text here"}), 409, "duplicate_source"
+    )
     assert body["details"]["existingSourceId"].startswith("src_")
-    assert api.post(base(mind), {"type": "url", "url": "https://Example.com/page?b=2&a=1&utm_source=x"}).status_code == 201
-    assert_error(api.post(base(mind), {"type": "url", "url": "https://example.com/page?a=1&b=2#top"}), 409, "duplicate_source")
+    assert (
+        api.post(
+            base(mind), {"type": "url", "url": "https://Example.com/page?b=2&a=1&utm_source=x"}
+        ).status_code
+        == 201
+    )
+    assert_error(
+        api.post(base(mind), {"type": "url", "url": "https://example.com/page?a=1&b=2#top"}),
+        409,
+        "duplicate_source",
+    )
 
 
 def test_same_content_in_another_mind_is_not_a_duplicate(api, mind, workspace):
@@ -127,13 +156,19 @@ def test_upload_decides_type_from_content_and_document_source_uses_it(api, mind)
     response = upload(api, mind, "renamed.txt", pdf)  # the name lies; the bytes are a PDF
     assert response.status_code == 201, response.json()
     data = response.json()
-    assert data["mimeType"] == "application/pdf" and data["category"] == "document" and data["fileSize"] == len(pdf)
+    assert (
+        data["mimeType"] == "application/pdf"
+        and data["category"] == "document"
+        and data["fileSize"] == len(pdf)
+    )
     stored = UploadedFile.objects.get(id=data["fileId"])
     assert default_storage.exists(stored.file.name)
     created = api.post(base(mind), {"type": "document", "fileUrl": data["fileUrl"]})
     assert created.status_code == 201, created.json()
     assert created.json()["source"]["fileName"] == stored.file_name
-    assert_error(api.post(base(mind), {"type": "document", "fileUrl": data["fileUrl"]}), 409, "duplicate_source")
+    assert_error(
+        api.post(base(mind), {"type": "document", "fileUrl": data["fileUrl"]}), 409, "duplicate_source"
+    )
     download = api.get(data["fileUrl"].split("127.0.0.1:8000", 1)[-1])
     assert download.status_code == 200 and b"".join(download.streaming_content) == pdf
 
@@ -142,11 +177,20 @@ def test_upload_docx_and_audio_categories(api, mind):
     doc = upload(api, mind, "notes.bin", docx_bytes())
     assert doc.status_code == 201, doc.json()
     assert doc.json()["mimeType"] == "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-    wav = upload(api, mind, "speech.wav", corpus_file("audio/sense_and_sensibility_01_austen_64kb-0870.wav").read_bytes())
+    wav = upload(
+        api,
+        mind,
+        "speech.wav",
+        corpus_file("audio/sense_and_sensibility_01_austen_64kb-0870.wav").read_bytes(),
+    )
     assert wav.status_code == 201 and wav.json()["category"] == "audio"
     # An audio file is not a document, and a document is not a podcast.
-    assert_error(api.post(base(mind), {"type": "document", "fileUrl": wav.json()["fileUrl"]}), 400, "validation_error")
-    assert_error(api.post(base(mind), {"type": "podcast", "fileUrl": doc.json()["fileUrl"]}), 400, "validation_error")
+    assert_error(
+        api.post(base(mind), {"type": "document", "fileUrl": wav.json()["fileUrl"]}), 400, "validation_error"
+    )
+    assert_error(
+        api.post(base(mind), {"type": "podcast", "fileUrl": doc.json()["fileUrl"]}), 400, "validation_error"
+    )
     podcast = api.post(base(mind), {"type": "podcast", "fileUrl": wav.json()["fileUrl"]})
     assert podcast.status_code == 201, podcast.json()
 
@@ -174,13 +218,19 @@ def test_upload_over_the_document_limit_is_413(api, mind, settings):
 def test_upload_needs_multipart_with_one_file(api, mind):
     response = api.post(f"{base(mind)}/upload", {"file": "not a file"})
     assert response.status_code == 415 and response.json()["status"] == "error"
-    assert_error(api.post(f"{base(mind)}/upload", {}, content_type="multipart/form-data; boundary=x"), 400, "validation_error")
+    assert_error(
+        api.post(f"{base(mind)}/upload", {}, content_type="multipart/form-data; boundary=x"),
+        400,
+        "validation_error",
+    )
 
 
 def test_file_of_another_mind_cannot_be_used(api, mind, workspace):
     other = Mind.objects.create(workspace=workspace, name="Other", slug="other-test")
     data = upload(api, other, "a.txt", b"Some text in another mind.").json()
-    assert_error(api.post(base(mind), {"type": "document", "fileUrl": data["fileUrl"]}), 400, "validation_error")
+    assert_error(
+        api.post(base(mind), {"type": "document", "fileUrl": data["fileUrl"]}), 400, "validation_error"
+    )
 
 
 def test_list_filters_and_pagination(api, mind):
@@ -202,7 +252,9 @@ def test_reprocess_and_busy_conflict(api, mind):
     source_id = api.post(base(mind), {"type": "text", "content": "A fact."}).json()["source"]["id"]
     Source.objects.filter(id=source_id).update(status="processing")
     assert_error(api.post(f"{base(mind)}/{source_id}/reprocess"), 409, "source_busy")
-    Source.objects.filter(id=source_id).update(status="failed", error_code="fetch_failed", error_message="x", attempts=3)
+    Source.objects.filter(id=source_id).update(
+        status="failed", error_code="fetch_failed", error_message="x", attempts=3
+    )
     response = api.post(f"{base(mind)}/{source_id}/reprocess")
     assert response.status_code == 200
     source = response.json()["source"]
@@ -213,8 +265,16 @@ def test_delete_removes_source_chunks_and_file(api, mind):
     data = upload(api, mind, "a.txt", b"Delete me with my chunks.").json()
     source_id = api.post(base(mind), {"type": "document", "fileUrl": data["fileUrl"]}).json()["source"]["id"]
     source = Source.objects.get(id=source_id)
-    Chunk.objects.create(workspace=mind.workspace, mind=mind, source=source, ordinal=0, content="x",
-                         content_hash="h", embedding=[0.0] * 383 + [1.0], embedding_model="m")
+    Chunk.objects.create(
+        workspace=mind.workspace,
+        mind=mind,
+        source=source,
+        ordinal=0,
+        content="x",
+        content_hash="h",
+        embedding=[0.0] * 383 + [1.0],
+        embedding_model="m",
+    )
     name = UploadedFile.objects.get(id=data["fileId"]).file.name
     with pytest.MonkeyPatch.context():
         from django.test import TestCase
@@ -235,7 +295,9 @@ def test_scopes_and_other_workspaces(api, mind, workspace, other_api):
     assert_error(other_api.post(base(mind), {"type": "text", "content": "Intrusion."}), 404, "not_found")
     reader = KeyedClient(make_key(workspace, scopes=["minds:read"]))
     assert reader.get(base(mind)).status_code == 200
-    body = assert_error(reader.post(base(mind), {"type": "text", "content": "No."}), 403, "insufficient_scope")
+    body = assert_error(
+        reader.post(base(mind), {"type": "text", "content": "No."}), 403, "insufficient_scope"
+    )
     assert "minds:write" in body["message"]
     assert_error(reader.post(f"{base(mind)}/{source_id}/reprocess"), 403, "insufficient_scope")
     assert_error(reader.delete(f"{base(mind)}/{source_id}"), 403, "insufficient_scope")

@@ -23,7 +23,12 @@ FULL = {
     "temperature": 0.4,
     "model": "gpt-4o-mini",
     "language": "en",
-    "theme": {"primaryColor": "#112233", "backgroundColor": "#ffffff", "fontFamily": "Georgia", "mode": "dark"},
+    "theme": {
+        "primaryColor": "#112233",
+        "backgroundColor": "#ffffff",
+        "fontFamily": "Georgia",
+        "mode": "dark",
+    },
     "socialLinks": {"twitter": "https://twitter.com/ada", "website": "https://ada.example"},
     "voiceEnabled": True,
     "voiceId": "nova",
@@ -37,9 +42,20 @@ def test_create_with_every_field_and_get_detail(api):
     mind = response.json()["mind"]
     for field, value in FULL.items():
         assert mind[field] == value, field
-    assert mind["id"].startswith("mind_") and mind["slug"].startswith("ada-lovelace-") and len(mind["slug"]) == len("ada-lovelace-") + 6
+    assert (
+        mind["id"].startswith("mind_")
+        and mind["slug"].startswith("ada-lovelace-")
+        and len(mind["slug"]) == len("ada-lovelace-") + 6
+    )
     detail = api.get(f"/api/v1/minds/{mind['id']}").json()["mind"]
-    assert detail["sourceStats"] == {"total": 0, "ready": 0, "pending": 0, "processing": 0, "transcribing": 0, "failed": 0}
+    assert detail["sourceStats"] == {
+        "total": 0,
+        "ready": 0,
+        "pending": 0,
+        "processing": 0,
+        "transcribing": 0,
+        "failed": 0,
+    }
     assert detail["recentConversationCount"] == 0 and detail["sourceLimit"] > 0
     assert api.get(f"/api/v1/minds/{mind['slug']}").json()["mind"]["id"] == mind["id"]  # by slug too
 
@@ -106,7 +122,9 @@ def test_patch_is_partial(api):
     patched = api.patch(f"/api/v1/minds/{mind['id']}", {"headline": "Countess", "theme": {"mode": "light"}})
     assert patched.status_code == 200, patched.json()
     after = patched.json()["mind"]
-    assert after["headline"] == "Countess" and after["bio"] == FULL["bio"] and after["theme"]["mode"] == "light"
+    assert (
+        after["headline"] == "Countess" and after["bio"] == FULL["bio"] and after["theme"]["mode"] == "light"
+    )
     assert_error(api.patch(f"/api/v1/minds/{mind['id']}", {"temperature": 3}), 400, "validation_error")
 
 
@@ -115,7 +133,11 @@ def test_delete_cascades(api, workspace):
     mind = Mind.objects.get(id=mind_id)
     Source.objects.create(workspace=workspace, mind=mind, type="text", name="s", content="c")
     Conversation.objects.create(workspace=workspace, mind=mind)
-    assert api.delete(f"/api/v1/minds/{mind_id}").json() == {"status": "success", "deleted": True, "id": mind_id}
+    assert api.delete(f"/api/v1/minds/{mind_id}").json() == {
+        "status": "success",
+        "deleted": True,
+        "id": mind_id,
+    }
     assert not Source.objects.exists() and not Conversation.objects.exists()
     assert_error(api.get(f"/api/v1/minds/{mind_id}"), 404, "not_found")
 
@@ -123,8 +145,14 @@ def test_delete_cascades(api, workspace):
 def test_publish_warns_without_ready_sources(api, workspace):
     mind_id = api.post("/api/v1/minds", {"name": "Pub"}).json()["mind"]["id"]
     body = api.post(f"/api/v1/minds/{mind_id}/publish", {"isPublished": True}).json()
-    assert body["mind"]["isPublished"] and body["publicUrl"].endswith("/m/" + body["mind"]["slug"]) and body["warning"]
-    Source.objects.create(workspace=workspace, mind_id=mind_id, type="text", name="s", content="c", status="ready")
+    assert (
+        body["mind"]["isPublished"]
+        and body["publicUrl"].endswith("/m/" + body["mind"]["slug"])
+        and body["warning"]
+    )
+    Source.objects.create(
+        workspace=workspace, mind_id=mind_id, type="text", name="s", content="c", status="ready"
+    )
     assert "warning" not in api.post(f"/api/v1/minds/{mind_id}/publish", {}).json()
     unpublished = api.post(f"/api/v1/minds/{mind_id}/publish", {"isPublished": False}).json()
     assert unpublished["mind"]["isPublished"] is False and unpublished["publicUrl"] is None

@@ -22,7 +22,11 @@ def mind(workspace):
 
 @pytest.fixture
 def client(live_server, workspace):
-    return openai.OpenAI(base_url=f"{live_server.url}/api/v1", api_key=make_key(workspace, scopes=["minds:chat"]), max_retries=0)
+    return openai.OpenAI(
+        base_url=f"{live_server.url}/api/v1",
+        api_key=make_key(workspace, scopes=["minds:chat"]),
+        max_retries=0,
+    )
 
 
 def test_models_lists_the_keys_minds(client, mind, workspace):
@@ -32,7 +36,8 @@ def test_models_lists_the_keys_minds(client, mind, workspace):
 
 def test_completion_with_citations_in_the_extension_field(client, mind):
     completion = client.chat.completions.create(
-        model="atlas-openai", messages=[{"role": "user", "content": "Who invented the Fresnel lens for lighthouses?"}]
+        model="atlas-openai",
+        messages=[{"role": "user", "content": "Who invented the Fresnel lens for lighthouses?"}],
     )
     message = completion.choices[0].message
     assert "Fresnel" in message.content and completion.choices[0].finish_reason == "stop"
@@ -41,14 +46,17 @@ def test_completion_with_citations_in_the_extension_field(client, mind):
     assert message.model_extra["citations"] == extra["citations"]
     assert completion.usage.completion_tokens > 0 and completion.model == "atlas-openai"
     # The mind's id works as the model name too.
-    assert client.chat.completions.create(model=mind.id, messages=[{"role": "user", "content": "Etna height?"}]).choices
+    assert client.chat.completions.create(
+        model=mind.id, messages=[{"role": "user", "content": "Etna height?"}]
+    ).choices
 
 
 def test_streaming_chunks_end_with_citations_usage_and_done(client, mind, settings):
     with FakeLLM("Fresnel built it [1]. Bogus [4].") as fake:
         settings.OPENAI_BASE_URL = fake.base_url
         stream = client.chat.completions.create(
-            model="atlas-openai", stream=True,
+            model="atlas-openai",
+            stream=True,
             messages=[
                 {"role": "system", "content": "ignored: the mind has its own persona"},
                 {"role": "user", "content": "Tell me about lighthouses"},
@@ -74,15 +82,21 @@ def test_errors_raise_the_sdks_exceptions(client, live_server, mind, settings):
     with pytest.raises(openai.NotFoundError) as missing:
         client.chat.completions.create(model="no-such-mind", messages=[{"role": "user", "content": "hi"}])
     assert missing.value.code == "model_not_found"
-    bad_key = openai.OpenAI(base_url=f"{live_server.url}/api/v1", api_key="tr_live_" + "x" * 32, max_retries=0)
+    bad_key = openai.OpenAI(
+        base_url=f"{live_server.url}/api/v1", api_key="tr_live_" + "x" * 32, max_retries=0
+    )
     with pytest.raises(openai.AuthenticationError):
         bad_key.models.list()
     with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(model="atlas-openai", messages=[{"role": "assistant", "content": "no question"}])
+        client.chat.completions.create(
+            model="atlas-openai", messages=[{"role": "assistant", "content": "no question"}]
+        )
     with FakeLLM(fail_with=503) as fake:
         settings.OPENAI_BASE_URL = fake.base_url
         with pytest.raises(openai.InternalServerError) as upstream:
-            client.chat.completions.create(model="atlas-openai", messages=[{"role": "user", "content": "lens?"}])
+            client.chat.completions.create(
+                model="atlas-openai", messages=[{"role": "user", "content": "lens?"}]
+            )
     assert upstream.value.status_code == 502
 
 

@@ -13,11 +13,23 @@ from tests.corpus_minds import ready_source
 pytestmark = pytest.mark.django_db
 
 EXPECTED_PATHS = {
-    "/api/v1/auth/verify", "/api/v1/api-keys", "/api/v1/api-keys/{key_id}", "/api/v1/minds", "/api/v1/minds/{mind_id}",
-    "/api/v1/minds/{mind_id}/publish", "/api/v1/minds/{mind_id}/knowledge", "/api/v1/minds/{mind_id}/knowledge/upload",
-    "/api/v1/minds/{mind_id}/knowledge/{source_id}", "/api/v1/minds/{mind_id}/knowledge/{source_id}/reprocess",
-    "/api/v1/minds/{mind_id}/search", "/api/v1/minds/{mind_id}/chat", "/api/v1/minds/{mind_id}/conversations",
-    "/api/v1/conversations/{conversation_id}", "/api/v1/chatlogs", "/api/v1/chat/completions", "/api/v1/models",
+    "/api/v1/auth/verify",
+    "/api/v1/api-keys",
+    "/api/v1/api-keys/{key_id}",
+    "/api/v1/minds",
+    "/api/v1/minds/{mind_id}",
+    "/api/v1/minds/{mind_id}/publish",
+    "/api/v1/minds/{mind_id}/knowledge",
+    "/api/v1/minds/{mind_id}/knowledge/upload",
+    "/api/v1/minds/{mind_id}/knowledge/{source_id}",
+    "/api/v1/minds/{mind_id}/knowledge/{source_id}/reprocess",
+    "/api/v1/minds/{mind_id}/search",
+    "/api/v1/minds/{mind_id}/chat",
+    "/api/v1/minds/{mind_id}/conversations",
+    "/api/v1/conversations/{conversation_id}",
+    "/api/v1/chatlogs",
+    "/api/v1/chat/completions",
+    "/api/v1/models",
 }
 
 
@@ -49,7 +61,10 @@ def check(document, response, path: str, method: str):
     operation = document["paths"][path][method]
     spec = operation["responses"][str(response.status_code)]
     schema = next(iter(spec["content"].values()))["schema"]
-    registry = Registry().with_resource("urn:doc", Resource.from_contents({**document, "$schema": "https://json-schema.org/draft/2020-12/schema"}))
+    registry = Registry().with_resource(
+        "urn:doc",
+        Resource.from_contents({**document, "$schema": "https://json-schema.org/draft/2020-12/schema"}),
+    )
     rooted = {"$ref": "urn:doc#" + schema["$ref"][1:]} if "$ref" in schema else schema
     validator = Draft202012Validator(rooted, registry=registry)
     errors = sorted(validator.iter_errors(response.json()), key=str)
@@ -62,21 +77,45 @@ def test_real_responses_match_the_document(document, api, workspace):
     mind_id = created.json()["mind"]["id"]
     check(document, api.get("/api/v1/minds"), "/api/v1/minds", "get")
     check(document, api.get(f"/api/v1/minds/{mind_id}"), "/api/v1/minds/{mind_id}", "get")
-    check(document, api.post(f"/api/v1/minds/{mind_id}/publish", {}), "/api/v1/minds/{mind_id}/publish", "post")
+    check(
+        document, api.post(f"/api/v1/minds/{mind_id}/publish", {}), "/api/v1/minds/{mind_id}/publish", "post"
+    )
     check(document, api.get("/api/v1/auth/verify"), "/api/v1/auth/verify", "get")
     check(document, api.get("/api/v1/api-keys"), "/api/v1/api-keys", "get")
-    check(document, api.post("/api/v1/api-keys", {"name": "k", "scopes": ["minds:read"]}), "/api/v1/api-keys", "post")
-    source = api.post(f"/api/v1/minds/{mind_id}/knowledge", {"type": "text", "content": "Schemas tell the truth."})
+    check(
+        document,
+        api.post("/api/v1/api-keys", {"name": "k", "scopes": ["minds:read"]}),
+        "/api/v1/api-keys",
+        "post",
+    )
+    source = api.post(
+        f"/api/v1/minds/{mind_id}/knowledge", {"type": "text", "content": "Schemas tell the truth."}
+    )
     check(document, source, "/api/v1/minds/{mind_id}/knowledge", "post")
     check(document, api.get(f"/api/v1/minds/{mind_id}/knowledge"), "/api/v1/minds/{mind_id}/knowledge", "get")
     mind = Mind.objects.get(id=mind_id)
     ready_source(mind, "Facts", ["The Fresnel lens was invented in 1822 for lighthouses."])
-    check(document, api.post(f"/api/v1/minds/{mind_id}/search", {"query": "Fresnel lens", "threshold": 0}), "/api/v1/minds/{mind_id}/search", "post")
+    check(
+        document,
+        api.post(f"/api/v1/minds/{mind_id}/search", {"query": "Fresnel lens", "threshold": 0}),
+        "/api/v1/minds/{mind_id}/search",
+        "post",
+    )
     chat = api.post(f"/api/v1/minds/{mind_id}/chat", {"message": "When was the Fresnel lens invented?"})
     check(document, chat, "/api/v1/minds/{mind_id}/chat", "post")
-    check(document, api.get(f"/api/v1/minds/{mind_id}/conversations"), "/api/v1/minds/{mind_id}/conversations", "get")
+    check(
+        document,
+        api.get(f"/api/v1/minds/{mind_id}/conversations"),
+        "/api/v1/minds/{mind_id}/conversations",
+        "get",
+    )
     conversation_id = chat.json()["conversationId"]
-    check(document, api.get(f"/api/v1/conversations/{conversation_id}"), "/api/v1/conversations/{conversation_id}", "get")
+    check(
+        document,
+        api.get(f"/api/v1/conversations/{conversation_id}"),
+        "/api/v1/conversations/{conversation_id}",
+        "get",
+    )
     # Errors match the documented envelope too.
     check(document, api.get("/api/v1/minds/mind_missing"), "/api/v1/minds/{mind_id}", "get")
     check(document, api.post("/api/v1/minds", {"name": ""}), "/api/v1/minds", "post")

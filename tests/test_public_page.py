@@ -19,12 +19,24 @@ EVIL = '<script>alert("x")</script>'
 @pytest.fixture
 def mind(workspace):
     mind = Mind.objects.create(
-        workspace=workspace, name="Keeper of Lights", slug="keeper", is_published=True,
-        headline="Lighthouse historian", bio="Forty years on the cape.", welcome_message="Ask me about lighthouses!",
-        suggested_questions=["Who invented the Fresnel lens?"], expertise_areas=["optics", "maritime history"],
+        workspace=workspace,
+        name="Keeper of Lights",
+        slug="keeper",
+        is_published=True,
+        headline="Lighthouse historian",
+        bio="Forty years on the cape.",
+        welcome_message="Ask me about lighthouses!",
+        suggested_questions=["Who invented the Fresnel lens?"],
+        expertise_areas=["optics", "maritime history"],
         social_links={"website": "https://keeper.example", "twitter": "javascript:alert(1)"},
-        theme={"primaryColor": "#aa3300", "backgroundColor": "#fffaf0", "fontFamily": "Georgia", "mode": "light"},
-        allowed_origins=["https://partner.example"], avatar_url="",
+        theme={
+            "primaryColor": "#aa3300",
+            "backgroundColor": "#fffaf0",
+            "fontFamily": "Georgia",
+            "mode": "light",
+        },
+        allowed_origins=["https://partner.example"],
+        avatar_url="",
     )
     ready_source(mind, "Lighthouses", LIGHTHOUSES)
     return mind
@@ -45,8 +57,15 @@ def test_page_renders_the_mind_with_meta_and_theme(client, mind):
     response = client.get("/m/keeper")
     assert response.status_code == 200
     html = response.content.decode()
-    for text in ("Keeper of Lights", "Lighthouse historian", "Forty years on the cape.", "Ask me about lighthouses!",
-                 "Who invented the Fresnel lens?", "optics", "https://keeper.example"):
+    for text in (
+        "Keeper of Lights",
+        "Lighthouse historian",
+        "Forty years on the cape.",
+        "Ask me about lighthouses!",
+        "Who invented the Fresnel lens?",
+        "optics",
+        "https://keeper.example",
+    ):
         assert text in html
     assert 'property="og:title" content="Keeper of Lights"' in html and 'name="twitter:card"' in html
     assert "--primary:#aa3300" in html and "KL" in html  # theme colour, initials when there is no avatar
@@ -59,7 +78,12 @@ def test_page_renders_the_mind_with_meta_and_theme(client, mind):
 
 def test_everything_the_owner_typed_is_escaped(client, mind):
     Mind.objects.filter(id=mind.id).update(
-        name=EVIL, headline=EVIL, bio=EVIL, welcome_message=EVIL, suggested_questions=[EVIL], expertise_areas=[EVIL],
+        name=EVIL,
+        headline=EVIL,
+        bio=EVIL,
+        welcome_message=EVIL,
+        suggested_questions=[EVIL],
+        expertise_areas=[EVIL],
         theme={"primaryColor": "red;}</style><script>alert(1)</script>", "fontFamily": "x;}</style><script>"},
     )
     html = client.get("/m/keeper").content.decode()
@@ -106,7 +130,12 @@ def test_restore_only_the_visitors_own_conversation(client, mind):
     assert client.get(path, HTTP_X_MINDS_VISITOR="someone-else-0123456789").status_code == 404
     assert client.get(path).status_code == 404
     # Continuing someone else's conversation is refused too.
-    stranger = post_chat(client, "keeper", {"message": "hi", "conversationId": done["conversationId"]}, visitor="someone-else-0123456789")
+    stranger = post_chat(
+        client,
+        "keeper",
+        {"message": "hi", "conversationId": done["conversationId"]},
+        visitor="someone-else-0123456789",
+    )
     assert stranger.status_code == 404
 
 
@@ -125,7 +154,9 @@ def test_origins_cors_and_forgery(client, mind):
     assert denied.status_code == 403 and denied.json()["code"] == "origin_not_allowed"
     assert post_chat(client, "keeper", {"message": "hi"}, sec_fetch_site="cross-site").status_code == 403
     preflight = client.options("/m/keeper/chat", HTTP_ORIGIN="https://partner.example")
-    assert preflight.status_code == 204 and preflight["Access-Control-Allow-Origin"] == "https://partner.example"
+    assert (
+        preflight.status_code == 204 and preflight["Access-Control-Allow-Origin"] == "https://partner.example"
+    )
     assert client.options("/m/keeper/chat", HTTP_ORIGIN="https://evil.example").status_code == 403
     allowed = post_chat(client, "keeper", {"message": "Fresnel lens?"}, origin="https://partner.example")
     assert allowed.status_code == 200 and allowed["Access-Control-Allow-Origin"] == "https://partner.example"
@@ -136,8 +167,13 @@ def test_origins_cors_and_forgery(client, mind):
 def test_email_gate(client, mind):
     Mind.objects.filter(id=mind.id).update(collect_email_before_chat=True)
     assert post_chat(client, "keeper", {"message": "hi"}).json()["code"] == "email_required"
-    assert post_chat(client, "keeper", {"message": "hi", "email": "not-an-email"}).json()["code"] == "email_required"
-    done = events_of(post_chat(client, "keeper", {"message": "Fresnel lens?", "email": "ada@example.com"}))[-1][1]
+    assert (
+        post_chat(client, "keeper", {"message": "hi", "email": "not-an-email"}).json()["code"]
+        == "email_required"
+    )
+    done = events_of(post_chat(client, "keeper", {"message": "Fresnel lens?", "email": "ada@example.com"}))[
+        -1
+    ][1]
     conversation = Conversation.objects.get(id=done["conversationId"])
     assert conversation.visitor_email == "ada@example.com"
     follow_up = post_chat(client, "keeper", {"message": "more?", "conversationId": conversation.id})
@@ -158,7 +194,12 @@ def test_per_visitor_limits_per_minute(client, mind):
         limited = post_chat(client, "keeper", {"message": "again"}, visitor="limited-visitor-000000")
         assert limited.json()["code"] == "rate_limited" and int(limited["Retry-After"]) >= 1
     # Another visitor on the same IP still has a budget.
-    assert post_chat(client, "keeper", {"message": "Fresnel lens?"}, visitor="other-visitor-00000000").status_code == 200
+    assert (
+        post_chat(
+            client, "keeper", {"message": "Fresnel lens?"}, visitor="other-visitor-00000000"
+        ).status_code
+        == 200
+    )
 
 
 def test_widget_script_embeds_only_allowed_origins_and_escapes(client, mind):
@@ -179,4 +220,9 @@ def test_voice_control_only_when_configured(client, mind, settings):
     settings.OPENAI_API_KEY = "sk-test"
     assert client.get("/m/keeper").context["config"]["voice"] is True
     settings.TTS_ENABLED = False
-    assert client.post("/m/keeper/speech", "{}", content_type="application/json", HTTP_X_MINDS_VISITOR=VISITOR).status_code == 404
+    assert (
+        client.post(
+            "/m/keeper/speech", "{}", content_type="application/json", HTTP_X_MINDS_VISITOR=VISITOR
+        ).status_code
+        == 404
+    )

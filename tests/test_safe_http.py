@@ -9,9 +9,26 @@ from knowledge.extractors.base import ExtractionError
 from tests.fakesite import FakeSite
 
 BLOCKED = [
-    "127.0.0.1", "127.5.5.5", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1",
-    "0.0.0.0", "224.0.0.1", "240.0.0.1", "255.255.255.255", "::1", "fd00::1", "fe80::1", "::",
-    "::ffff:127.0.0.1", "::ffff:169.254.169.254", "2002:7f00:1::", "64:ff9b::a00:1", "ff02::1",
+    "127.0.0.1",
+    "127.5.5.5",
+    "10.1.2.3",
+    "172.16.0.1",
+    "192.168.1.1",
+    "169.254.169.254",
+    "100.64.0.1",
+    "0.0.0.0",
+    "224.0.0.1",
+    "240.0.0.1",
+    "255.255.255.255",
+    "::1",
+    "fd00::1",
+    "fe80::1",
+    "::",
+    "::ffff:127.0.0.1",
+    "::ffff:169.254.169.254",
+    "2002:7f00:1::",
+    "64:ff9b::a00:1",
+    "ff02::1",
 ]
 
 
@@ -31,7 +48,10 @@ def fake_dns(monkeypatch, answers: dict[str, list[str]]):
         calls[host] = calls.get(host, 0) + 1
         answer = answers[host]
         ips = answer[min(calls[host], len(answer)) - 1] if isinstance(answer[0], list) else answer
-        return [(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in ips]
+        return [
+            (socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))
+            for ip in ips
+        ]
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     return calls
@@ -51,7 +71,16 @@ def test_public_addresses_pass(address):
     assert safe_http.address_refusal(address) is None
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/a", "file:///etc/passwd", "gopher://x/", "http://user:pw@example.com/", "http:///nohost"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/a",
+        "file:///etc/passwd",
+        "gopher://x/",
+        "http://user:pw@example.com/",
+        "http:///nohost",
+    ],
+)
 def test_bad_schemes_credentials_and_hosts_are_refused(url):
     with pytest.raises(ExtractionError) as caught:
         safe_http.validate_url(url)
@@ -80,7 +109,9 @@ def test_loopback_is_refused_by_default_and_allowed_only_by_the_test_setting(set
 def test_each_redirect_is_checked_again(settings, monkeypatch):
     settings.SSRF_ALLOW_LOOPBACK = True
     with FakeSite() as site:
-        site.route("/to-metadata", status=302, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
+        site.route(
+            "/to-metadata", status=302, headers={"Location": "http://169.254.169.254/latest/meta-data/"}
+        )
         site.route("/ok", "fine")
         site.route("/hop", status=301, headers={"Location": "/ok"})
         assert safe_http.fetch(site.url("/hop"), max_bytes=100).body == b"fine"
@@ -105,7 +136,14 @@ def test_size_is_capped_even_without_content_length(settings):
     settings.SSRF_ALLOW_LOOPBACK = True
     with FakeSite() as site:
         site.route("/big", b"x" * 5000)
-        site.route("/chunked", handler=lambda r: (200, {"Content-Type": "text/plain", "Connection": "close", "Content-Length": "10"}, b"x" * 10))
+        site.route(
+            "/chunked",
+            handler=lambda r: (
+                200,
+                {"Content-Type": "text/plain", "Connection": "close", "Content-Length": "10"},
+                b"x" * 10,
+            ),
+        )
         with pytest.raises(ExtractionError) as caught:
             safe_http.fetch(site.url("/big"), max_bytes=1000)
         assert caught.value.code == "file_too_large"
@@ -139,6 +177,9 @@ def test_server_errors_are_transient_and_client_errors_are_not(settings):
 
 
 def test_normalize_url():
-    assert safe_http.normalize_url("HTTPS://Example.COM:443/a/?b=2&utm_source=x&a=1#frag") == "https://example.com/a?a=1&b=2"
+    assert (
+        safe_http.normalize_url("HTTPS://Example.COM:443/a/?b=2&utm_source=x&a=1#frag")
+        == "https://example.com/a?a=1&b=2"
+    )
     assert safe_http.normalize_url("http://example.com") == "http://example.com/"
     assert safe_http.normalize_url("http://example.com:8080/x/") == "http://example.com:8080/x"

@@ -22,7 +22,9 @@ VOLCANOES = [
     "Basaltic lava flows slowly downhill, while explosive eruptions throw out ash and pumice when gas-rich "
     "magma fragments in the vent.",
 ]
-CODES = ["Internal part number ZX-4471-B identifies the replacement gasket for the harbour crane's hydraulic pump."]
+CODES = [
+    "Internal part number ZX-4471-B identifies the replacement gasket for the harbour crane's hydraulic pump."
+]
 
 
 @pytest.fixture
@@ -40,7 +42,9 @@ def search(api, mind, **body):
 
 @pytest.mark.parametrize("mode", ["vector", "hybrid", "smart"])
 def test_each_mode_finds_the_right_source_first(api, mind, mode):
-    response = search(api, mind, query="Who invented the lens that lets lighthouse beams reach far?", mode=mode)
+    response = search(
+        api, mind, query="Who invented the lens that lets lighthouse beams reach far?", mode=mode
+    )
     assert response.status_code == 200, response.json()
     results = response.json()["results"]
     assert results and results[0]["sourceName"] == "Lighthouses"
@@ -88,22 +92,39 @@ def test_search_sees_only_ready_sources_of_that_mind(api, mind, workspace, other
     # Another workspace cannot search this mind at all; ids of other minds are not found.
     assert_error(search(other_api, mind, query="Fresnel lens"), 404, "not_found")
     mind.sources.filter(name="Lighthouses").update(status="processing")
-    assert all(r["sourceName"] != "Lighthouses" for r in search(api, mind, query="Fresnel lens", threshold=0).json()["results"])
+    assert all(
+        r["sourceName"] != "Lighthouses"
+        for r in search(api, mind, query="Fresnel lens", threshold=0).json()["results"]
+    )
 
 
 def test_filtered_vector_search_fills_the_limit_among_many_other_minds(workspace, mind):
     # Many more chunks in another mind than in this one: the filtered HNSW scan must still return `limit` hits.
     crowd = Mind.objects.create(workspace=workspace, name="Crowd", slug="crowd-search")
     # One page each, so each fact is its own chunk: 400 close neighbours outside the mind, more than ef_search.
-    facts = [Segment(f"Lighthouse lens fact {i}: the beam rotates every {i % 9 + 1} seconds.", page=i + 1) for i in range(400)]
+    facts = [
+        Segment(f"Lighthouse lens fact {i}: the beam rotates every {i % 9 + 1} seconds.", page=i + 1)
+        for i in range(400)
+    ]
     ready_source(crowd, "Crowd", facts)
-    ready_source(mind, "Harbour log", [Segment(f"Harbour log entry {i}: a ship passed the lighthouse at dawn.", page=i + 1) for i in range(6)])
+    ready_source(
+        mind,
+        "Harbour log",
+        [
+            Segment(f"Harbour log entry {i}: a ship passed the lighthouse at dawn.", page=i + 1)
+            for i in range(6)
+        ],
+    )
     hits = search_chunks(mind=mind, query="lighthouse lens", limit=5, threshold=0, mode="vector")
     assert len(hits) == 5 and all(h.chunk.mind_id == mind.id for h in hits)
 
 
 def test_scope_and_search_rate_limit(mind, workspace, settings):
-    assert_error(search(KeyedClient(make_key(workspace, scopes=["minds:read"])), mind, query="x"), 403, "insufficient_scope")
+    assert_error(
+        search(KeyedClient(make_key(workspace, scopes=["minds:read"])), mind, query="x"),
+        403,
+        "insufficient_scope",
+    )
     settings.SEARCH_RATE_LIMIT_PER_MINUTE = 2
     for _attempt in range(2):  # a one-minute window may roll over mid-test; then the count starts again
         client = KeyedClient(make_key(workspace, scopes=["knowledge:search"]))

@@ -22,9 +22,14 @@ from tests.test_ingestion_e2e import knowledge
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PAGE = "<html><head><title>Slow page</title></head><body><article><h1>Slow page</h1>" + "".join(
-    f"<p>Paragraph {i} of a page that took a long time to arrive, about lighthouses and tides.</p>" for i in range(40)
-) + "</article></body></html>"
+PAGE = (
+    "<html><head><title>Slow page</title></head><body><article><h1>Slow page</h1>"
+    + "".join(
+        f"<p>Paragraph {i} of a page that took a long time to arrive, about lighthouses and tides.</p>"
+        for i in range(40)
+    )
+    + "</article></body></html>"
+)
 
 
 def test_killed_worker_source_is_swept_and_finished_once(api, workspace, celery_worker, settings):
@@ -40,7 +45,9 @@ def test_killed_worker_source_is_swept_and_finished_once(api, workspace, celery_
 
     with FakeSite() as site:
         site.route("/slow", handler=slow)
-        source_id = api.post(knowledge(mind), {"type": "url", "url": site.url("/slow")}).json()["source"]["id"]
+        source_id = api.post(knowledge(mind), {"type": "url", "url": site.url("/slow")}).json()["source"][
+            "id"
+        ]
         assert first_request.wait(timeout=60), "the worker never fetched the page"
         assert Source.objects.get(id=source_id).status == "processing"
 
@@ -56,26 +63,60 @@ def test_killed_worker_source_is_swept_and_finished_once(api, workspace, celery_
         # Time passes beyond the deadline; the periodic sweep (run by the real worker) recovers the source.
         Source.objects.filter(id=source_id).update(deadline_at=timezone.now() - timedelta(seconds=1))
         sources_sweep_stuck.delay()
-        wait_for(lambda: Source.objects.get(id=source_id).status == "ready", timeout=120, what="the swept source to be ready")
+        wait_for(
+            lambda: Source.objects.get(id=source_id).status == "ready",
+            timeout=120,
+            what="the swept source to be ready",
+        )
 
     source = Source.objects.get(id=source_id)
     assert source.attempts == 2 and source.error_code == ""
     assert source.chunk_count == Chunk.objects.filter(source_id=source_id).count() > 0
-    assert Chunk.objects.filter(source_id=source_id).values("ordinal").distinct().count() == source.chunk_count
+    assert (
+        Chunk.objects.filter(source_id=source_id).values("ordinal").distinct().count() == source.chunk_count
+    )
 
 
 def test_sweeper_fails_a_source_that_keeps_dying(db, workspace, settings):
     mind = Mind.objects.create(workspace=workspace, name="Keeper", slug="keeper-sweep")
     past = timezone.now() - timedelta(seconds=5)
-    stuck = Source.objects.create(workspace=workspace, mind=mind, type="text", name="t", content="x",
-                                  status="transcribing", attempts=settings.SOURCE_MAX_ATTEMPTS, deadline_at=past)
-    retry = Source.objects.create(workspace=workspace, mind=mind, type="text", name="u", content="y",
-                                  status="processing", attempts=1, deadline_at=past)
-    alive = Source.objects.create(workspace=workspace, mind=mind, type="text", name="v", content="z",
-                                  status="processing", attempts=1, deadline_at=timezone.now() + timedelta(minutes=5))
+    stuck = Source.objects.create(
+        workspace=workspace,
+        mind=mind,
+        type="text",
+        name="t",
+        content="x",
+        status="transcribing",
+        attempts=settings.SOURCE_MAX_ATTEMPTS,
+        deadline_at=past,
+    )
+    retry = Source.objects.create(
+        workspace=workspace,
+        mind=mind,
+        type="text",
+        name="u",
+        content="y",
+        status="processing",
+        attempts=1,
+        deadline_at=past,
+    )
+    alive = Source.objects.create(
+        workspace=workspace,
+        mind=mind,
+        type="text",
+        name="v",
+        content="z",
+        status="processing",
+        attempts=1,
+        deadline_at=timezone.now() + timedelta(minutes=5),
+    )
     result = sweep()
     assert result["failed"] == [stuck.id] and result["requeued"] == [retry.id]
     stuck.refresh_from_db()
-    assert stuck.status == "failed" and stuck.error_code == "processing_timeout" and "attempts" in stuck.error_message
+    assert (
+        stuck.status == "failed"
+        and stuck.error_code == "processing_timeout"
+        and "attempts" in stuck.error_message
+    )
     assert Source.objects.get(id=retry.id).status == "pending"
     assert Source.objects.get(id=alive.id).status == "processing"

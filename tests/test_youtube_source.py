@@ -21,16 +21,27 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def source(workspace):
     mind = Mind.objects.create(workspace=workspace, name="Viewer", slug="viewer-yt")
-    return Source.objects.create(workspace=workspace, mind=mind, type="youtube", name="Talk",
-                                 youtube_video_id="dQw4w9WgXcQ", url="https://www.youtube.com/watch?v=dQw4w9WgXcQ")
+    return Source.objects.create(
+        workspace=workspace,
+        mind=mind,
+        type="youtube",
+        name="Talk",
+        youtube_video_id="dQw4w9WgXcQ",
+        url="https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+    )
 
 
-def test_captions_first_with_timestamps_for_citations(source, monkeypatch, django_capture_on_commit_callbacks):
+def test_captions_first_with_timestamps_for_citations(
+    source, monkeypatch, django_capture_on_commit_callbacks
+):
     lines = [f"In part {i} the speaker explains how tides follow the moon." for i in range(30)]
     snippets = [FetchedTranscriptSnippet(text=t, start=i * 4.0, duration=4.0) for i, t in enumerate(lines)]
     monkeypatch.setattr(
-        YouTubeTranscriptApi, "fetch",
-        lambda self, video_id, languages=("en",), preserve_formatting=False: FetchedTranscript(snippets, video_id, "English", "en", False),
+        YouTubeTranscriptApi,
+        "fetch",
+        lambda self, video_id, languages=("en",), preserve_formatting=False: FetchedTranscript(
+            snippets, video_id, "English", "en", False
+        ),
     )
     with django_capture_on_commit_callbacks():
         assert pipeline.source_process(source.id) == "ready"
@@ -41,7 +52,9 @@ def test_captions_first_with_timestamps_for_citations(source, monkeypatch, djang
     assert all(c.url == f"https://youtu.be/dQw4w9WgXcQ?t={int(c.start_seconds)}" for c in chunks)
 
 
-def test_without_captions_the_audio_is_downloaded_and_transcribed(source, monkeypatch, django_capture_on_commit_callbacks):
+def test_without_captions_the_audio_is_downloaded_and_transcribed(
+    source, monkeypatch, django_capture_on_commit_callbacks
+):
     def no_captions(self, video_id, **kwargs):
         raise TranscriptsDisabled(video_id)
 

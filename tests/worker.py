@@ -47,16 +47,36 @@ class WorkerProcess:
         start_offset = self.log_path.stat().st_size
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "config", "worker",
-                "-Q", self.queues, "-c", str(self.concurrency), "-n", f"{self.name}-{os.getpid()}@%h",
-                "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                self.queues,
+                "-c",
+                str(self.concurrency),
+                "-n",
+                f"{self.name}-{os.getpid()}@%h",
+                "-l",
+                "info",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
             ],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited early; see {self.log_path}:\n{self.log_text(start_offset)}")
+                raise RuntimeError(
+                    f"worker exited early; see {self.log_path}:\n{self.log_text(start_offset)}"
+                )
             if b" ready." in self.log_path.read_bytes()[start_offset:]:
                 return self
             time.sleep(0.1)

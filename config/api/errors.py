@@ -8,7 +8,9 @@ class ApplicationError(Exception):
     code = "bad_request"
     default_message = "The request could not be processed."
 
-    def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None, code: str | None = None):
+    def __init__(
+        self, message: str | None = None, *, details: dict[str, Any] | None = None, code: str | None = None
+    ):
         self.message = message or self.default_message
         self.details = details or {}
         if code:

@@ -18,7 +18,9 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"status": "error", "code": code, "message": message, "details": details or {}}
 
 
-def error_json_response(status_code: int, code: str, message: str, details=None, headers=None) -> JsonResponse:
+def error_json_response(
+    status_code: int, code: str, message: str, details=None, headers=None
+) -> JsonResponse:
     """For code paths outside DRF views (middleware, 404/500 handlers)."""
     response = JsonResponse(error_body(code, message, details), status=status_code)
     for name, value in (headers or {}).items():

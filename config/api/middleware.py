@@ -23,7 +23,9 @@ class ApiRequestGuardMiddleware:
         except ValueError:
             return error_json_response(400, "malformed_request", "Content-Length is not a number.")
         is_multipart = request.content_type == "multipart/form-data"
-        limit = settings.MAX_AUDIO_BYTES + 1024 * 1024 if is_multipart else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = (
+            settings.MAX_AUDIO_BYTES + 1024 * 1024 if is_multipart else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        )
         if length > limit:
             code = "file_too_large" if is_multipart else "payload_too_large"
             return error_json_response(

@@ -19,7 +19,9 @@ class PaginationSerializer(serializers.Serializer):
 
 
 def envelope(name: str, **fields) -> serializers.Serializer:
-    return inline_serializer(name=name, fields={"status": serializers.ChoiceField(choices=["success"]), **fields})
+    return inline_serializer(
+        name=name, fields={"status": serializers.ChoiceField(choices=["success"]), **fields}
+    )
 
 
 def errors(*status_codes: int) -> dict:

@@ -70,6 +70,8 @@ def apply_rate_limit_headers(request, response) -> None:
         return
     response["X-RateLimit-Limit"] = str(state.limit)
     response["X-RateLimit-Remaining"] = str(state.remaining)
-    response["X-RateLimit-Reset"] = datetime.fromtimestamp(state.reset_at, tz=UTC).isoformat().replace("+00:00", "Z")
+    response["X-RateLimit-Reset"] = (
+        datetime.fromtimestamp(state.reset_at, tz=UTC).isoformat().replace("+00:00", "Z")
+    )
     if response.status_code == 429:
         response["Retry-After"] = str(state.retry_after)

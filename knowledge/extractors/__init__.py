@@ -4,7 +4,15 @@ from knowledge.extractors.base import Extracted, ExtractionError, Segment, Trans
 from knowledge.extractors.html import extract_html
 from knowledge.extractors.text import extract_text
 
-__all__ = ["Extracted", "ExtractionError", "Segment", "TransientError", "extract_file", "extract_html", "extract_text"]
+__all__ = [
+    "Extracted",
+    "ExtractionError",
+    "Segment",
+    "TransientError",
+    "extract_file",
+    "extract_html",
+    "extract_text",
+]
 
 AUDIO_KINDS = {"mp3", "wav", "m4a", "ogg", "flac", "webm"}
 

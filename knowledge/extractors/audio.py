@@ -29,9 +29,16 @@ def _model():
 def transcribe(path: str) -> Extracted:
     try:
         with _lock:  # one model per process; CTranslate2 already uses every core for one stream
-            segments_iter, info = _model().transcribe(path, beam_size=1, vad_filter=False, condition_on_previous_text=False)
+            segments_iter, info = _model().transcribe(
+                path, beam_size=1, vad_filter=False, condition_on_previous_text=False
+            )
             segments = [
-                Segment(" ".join(s.text.split()), kind="transcript", start_seconds=round(s.start, 2), end_seconds=round(s.end, 2))
+                Segment(
+                    " ".join(s.text.split()),
+                    kind="transcript",
+                    start_seconds=round(s.start, 2),
+                    end_seconds=round(s.end, 2),
+                )
                 for s in segments_iter
                 if s.text.strip()
             ]
@@ -39,7 +46,9 @@ def transcribe(path: str) -> Extracted:
         raise
     except Exception as exc:  # PyAV raises many kinds of errors for files that are not decodable audio
         logger.warning("transcription of %s failed: %s", path, exc)
-        raise ExtractionError("transcription_failed", "The audio could not be decoded; upload MP3, WAV, M4A or OGG.") from exc
+        raise ExtractionError(
+            "transcription_failed", "The audio could not be decoded; upload MP3, WAV, M4A or OGG."
+        ) from exc
     if not segments:
         raise ExtractionError("empty_content", "No speech was found in the audio.")
     return Extracted(

@@ -18,7 +18,10 @@ AUDIO = {
     "audio/wav": ("wav", "audio/wav"),
     "audio/mp4": ("m4a", "audio/mp4"),
     "audio/x-m4a": ("m4a", "audio/mp4"),
-    "video/mp4": ("m4a", "audio/mp4"),  # an M4A is an MP4 container; accepted as audio, transcribed for its sound
+    "video/mp4": (
+        "m4a",
+        "audio/mp4",
+    ),  # an M4A is an MP4 container; accepted as audio, transcribed for its sound
     "audio/ogg": ("ogg", "audio/ogg"),
     "audio/x-flac": ("flac", "audio/flac"),
     "audio/flac": ("flac", "audio/flac"),
@@ -86,7 +89,9 @@ def detect_file(head: bytes, file_name: str = "") -> FileKind:
     if head.startswith(b"PK\x03\x04"):
         if _is_docx(head):
             return FileKind("docx", "document", DOCX_MIME)
-        raise ExtractionError("unsupported_file_type", f"This is a ZIP archive, not a Word document. Upload {SUPPORTED}.")
+        raise ExtractionError(
+            "unsupported_file_type", f"This is a ZIP archive, not a Word document. Upload {SUPPORTED}."
+        )
     if looks_like_text(head):
         start = head.lstrip()[:200].lower()
         if start.startswith((b"<!doctype html", b"<html")) or file_name.lower().endswith((".html", ".htm")):
@@ -94,4 +99,6 @@ def detect_file(head: bytes, file_name: str = "") -> FileKind:
         if file_name.lower().endswith(MARKDOWN_SUFFIXES):
             return FileKind("md", "document", "text/markdown")
         return FileKind("txt", "document", "text/plain")
-    raise ExtractionError("unsupported_file_type", f"The file's content is not a supported type. Upload {SUPPORTED}.")
+    raise ExtractionError(
+        "unsupported_file_type", f"The file's content is not a supported type. Upload {SUPPORTED}."
+    )

@@ -23,7 +23,9 @@ def _guard_zip(path: str) -> None:
     total = sum(info.file_size for info in infos)
     compressed = sum(info.compress_size for info in infos) or 1
     if total > MAX_UNCOMPRESSED_BYTES or (total > 10 * 1024 * 1024 and total / compressed > MAX_RATIO):
-        raise ExtractionError("file_too_large", "The Word document expands to far more data than it contains; refused.")
+        raise ExtractionError(
+            "file_too_large", "The Word document expands to far more data than it contains; refused."
+        )
 
 
 def _heading_level(paragraph: Paragraph) -> int | None:

@@ -15,7 +15,8 @@ def latest_episode(feed_bytes: bytes) -> tuple[str, str]:
             (
                 link.get("href")
                 for link in entry.get("enclosures", []) + entry.get("links", [])
-                if link.get("href") and (link.get("type", "").startswith("audio/") or link.get("rel") == "enclosure")
+                if link.get("href")
+                and (link.get("type", "").startswith("audio/") or link.get("rel") == "enclosure")
             ),
             None,
         )

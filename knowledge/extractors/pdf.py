@@ -25,21 +25,31 @@ def extract_pdf(path: str) -> Extracted:
         try:
             opened = reader.decrypt("")
         except (FileNotDecryptedError, PdfReadError, NotImplementedError) as exc:
-            raise ExtractionError("pdf_encrypted", "The PDF is protected by a password; upload an unprotected copy.") from exc
+            raise ExtractionError(
+                "pdf_encrypted", "The PDF is protected by a password; upload an unprotected copy."
+            ) from exc
         if not opened:
-            raise ExtractionError("pdf_encrypted", "The PDF is protected by a password; upload an unprotected copy.")
+            raise ExtractionError(
+                "pdf_encrypted", "The PDF is protected by a password; upload an unprotected copy."
+            )
     try:
         pages = list(reader.pages)
     except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ExtractionError("corrupt_file", "The PDF's page tree is damaged and could not be read.") from exc
+        raise ExtractionError(
+            "corrupt_file", "The PDF's page tree is damaged and could not be read."
+        ) from exc
     except FileNotDecryptedError as exc:
-        raise ExtractionError("pdf_encrypted", "The PDF is protected by a password; upload an unprotected copy.") from exc
+        raise ExtractionError(
+            "pdf_encrypted", "The PDF is protected by a password; upload an unprotected copy."
+        ) from exc
     segments: list[Segment] = []
     for number, page in enumerate(pages, start=1):
         try:
             text = page.extract_text() or ""
         except FileNotDecryptedError as exc:
-            raise ExtractionError("pdf_encrypted", "The PDF is protected by a password; upload an unprotected copy.") from exc
+            raise ExtractionError(
+                "pdf_encrypted", "The PDF is protected by a password; upload an unprotected copy."
+            ) from exc
         except Exception:  # one broken page must not lose the others
             logger.warning("pdf page %s could not be read", number, exc_info=True)
             continue

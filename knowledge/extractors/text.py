@@ -88,7 +88,11 @@ def extract_markdown(text: str) -> Extracted:
         if buffer:
             text = " ".join(" ".join(buffer).split())
             if text:
-                kind = "list" if text.startswith(("- ", "* ", "+ ")) or re.match(r"^\d+[.)] ", text) else "paragraph"
+                kind = (
+                    "list"
+                    if text.startswith(("- ", "* ", "+ ")) or re.match(r"^\d+[.)] ", text)
+                    else "paragraph"
+                )
                 if text.startswith("|"):
                     kind = "table"
                     text = "\n".join(line.strip() for line in buffer if line.strip())
@@ -121,14 +125,23 @@ def extract_markdown(text: str) -> Extracted:
             heading(len(atx.group(1)), atx.group(2).strip())
             continue
         next_line = lines[index + 1] if index + 1 < len(lines) else ""
-        if line.strip() and SETEXT.match(next_line) and not buffer and not line.lstrip().startswith(("-", "*", "|")):
+        if (
+            line.strip()
+            and SETEXT.match(next_line)
+            and not buffer
+            and not line.lstrip().startswith(("-", "*", "|"))
+        ):
             heading(1 if next_line.strip().startswith("=") else 2, line.strip())
             lines[index + 1] = ""
             continue
         if not line.strip():
             flush()
             continue
-        if re.match(r"^\s*([-*+]|\d+[.)])\s+", line) and buffer and not buffer[0].lstrip().startswith(("-", "*", "+")):
+        if (
+            re.match(r"^\s*([-*+]|\d+[.)])\s+", line)
+            and buffer
+            and not buffer[0].lstrip().startswith(("-", "*", "+"))
+        ):
             flush()
         if re.match(r"^\s*([-*+]|\d+[.)])\s+", line) and buffer:
             flush()

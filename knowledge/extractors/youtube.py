@@ -9,8 +9,14 @@ from django.conf import settings
 from knowledge.extractors.base import Extracted, ExtractionError, Segment, TransientError
 
 VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
-HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com", "youtube-nocookie.com",
-         "www.youtube-nocookie.com"}
+HOSTS = {
+    "youtube.com",
+    "www.youtube.com",
+    "m.youtube.com",
+    "music.youtube.com",
+    "youtube-nocookie.com",
+    "www.youtube-nocookie.com",
+}
 
 
 def video_id(url: str) -> str | None:
@@ -49,13 +55,20 @@ def fetch_captions(video: str) -> Extracted | None:
     except (NoTranscriptFound, TranscriptsDisabled):
         return None
     except VideoUnavailable as exc:
-        raise ExtractionError("fetch_failed", "The YouTube video is unavailable (private, removed or region-locked).") from exc
+        raise ExtractionError(
+            "fetch_failed", "The YouTube video is unavailable (private, removed or region-locked)."
+        ) from exc
     except CouldNotRetrieveTranscript:
         return None
     except Exception as exc:  # network errors surface from requests
         raise TransientError(f"YouTube could not be reached: {exc.__class__.__name__}") from exc
     segments = [
-        Segment(" ".join(s.text.split()), kind="transcript", start_seconds=float(s.start), end_seconds=float(s.start + s.duration))
+        Segment(
+            " ".join(s.text.split()),
+            kind="transcript",
+            start_seconds=float(s.start),
+            end_seconds=float(s.start + s.duration),
+        )
         for s in transcript
         if s.text.strip()
     ]
@@ -88,7 +101,9 @@ def download_audio(video: str, workdir: str) -> str:
             raise ExtractionError("fetch_failed", "The YouTube video is unavailable.") from exc
         raise TransientError("The YouTube audio could not be downloaded.") from exc
     if not Path(path).exists():
-        raise ExtractionError("fetch_failed", "The YouTube audio could not be downloaded (too large or not found).")
+        raise ExtractionError(
+            "fetch_failed", "The YouTube audio could not be downloaded (too large or not found)."
+        )
     return path
 
 

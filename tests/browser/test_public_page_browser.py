@@ -14,9 +14,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def mind(workspace):
     mind = Mind.objects.create(
-        workspace=workspace, name="Keeper of Lights", slug="keeper-browser", is_published=True,
-        headline="Lighthouse historian", bio="Forty years on the cape, <b>not bold</b>.",
-        welcome_message="Ask me about lighthouses!", expertise_areas=["optics", "volcanoes"],
+        workspace=workspace,
+        name="Keeper of Lights",
+        slug="keeper-browser",
+        is_published=True,
+        headline="Lighthouse historian",
+        bio="Forty years on the cape, <b>not bold</b>.",
+        welcome_message="Ask me about lighthouses!",
+        expertise_areas=["optics", "volcanoes"],
         suggested_questions=["Who invented the Fresnel lens?", "How tall is Mount Etna?"],
         social_links={"website": "https://keeper.example"},
         theme={"primaryColor": "#9a3412", "mode": "light"},
@@ -42,7 +47,9 @@ def test_page_streams_an_answer_with_sources_and_keeps_it_after_reload(page, liv
 
     page.reload()
     expect(page.locator(".msg.user")).to_have_text(["Who invented the Fresnel lens?"], timeout=15_000)
-    expect(page.locator(".msg.assistant").last.get_by_role("list", name="Sources")).to_contain_text("Lighthouse history")
+    expect(page.locator(".msg.assistant").last.get_by_role("list", name="Sources")).to_contain_text(
+        "Lighthouse history"
+    )
 
     page.get_by_role("button", name="Start over").click()
     expect(page.locator(".msg.user")).to_have_count(0)
@@ -96,8 +103,10 @@ def test_unpublished_mind_is_a_404_page(page, live_server, mind):
 
 
 def host_page(widget_src: str) -> str:
-    return f"<!doctype html><html><head><title>Partner</title></head><body><h1>Partner site</h1>" \
-           f'<script src="{widget_src}" data-position="left" data-color="#0f766e"></script></body></html>'
+    return (
+        f"<!doctype html><html><head><title>Partner</title></head><body><h1>Partner site</h1>"
+        f'<script src="{widget_src}" data-position="left" data-color="#0f766e"></script></body></html>'
+    )
 
 
 def test_widget_opens_on_an_allowed_origin_and_not_elsewhere(page, live_server, mind, screenshots):

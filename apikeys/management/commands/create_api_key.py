@@ -16,11 +16,14 @@ class Command(BaseCommand):
         parser.add_argument("--minds", default="", help="comma-separated mind ids the key is restricted to")
 
     def handle(self, *args, **options):
-        workspace = Workspace.objects.filter(name=options["workspace"]).first() or Workspace.objects.filter(
-            id=options["workspace"]
-        ).first()
+        workspace = (
+            Workspace.objects.filter(name=options["workspace"]).first()
+            or Workspace.objects.filter(id=options["workspace"]).first()
+        )
         if workspace is None:
-            raise CommandError(f"No workspace named {options['workspace']!r}. Create it with create_workspace.")
+            raise CommandError(
+                f"No workspace named {options['workspace']!r}. Create it with create_workspace."
+            )
         if options["expires_days"] is not None and options["expires_days"] < 1:
             raise CommandError("--expires-days must be at least 1.")
         try:

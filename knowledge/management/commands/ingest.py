@@ -26,11 +26,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--mind", required=True, help="the mind's slug or id")
         parser.add_argument("paths", nargs="+", help="files or folders")
-        parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for processing (default 3600)")
+        parser.add_argument(
+            "--timeout", type=float, default=3600, help="seconds to wait for processing (default 3600)"
+        )
         parser.add_argument("--no-wait", action="store_true", help="queue the files and return")
 
     def handle(self, *args, **options):
-        mind = Mind.objects.filter(slug=options["mind"]).first() or Mind.objects.filter(id=options["mind"]).first()
+        mind = (
+            Mind.objects.filter(slug=options["mind"]).first()
+            or Mind.objects.filter(id=options["mind"]).first()
+        )
         if mind is None:
             raise CommandError(f"No mind with slug or id {options['mind']!r}.")
         files = self._files(options["paths"])
@@ -79,7 +84,11 @@ class Command(BaseCommand):
     def _follow(console: Console, pending: dict[Path, dict], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         with Progress(
-            TextColumn("[bold]ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"),
+            TextColumn("[bold]ingesting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
             console=console,
         ) as progress:
             task = progress.add_task("", total=len(pending))
@@ -91,7 +100,9 @@ class Command(BaseCommand):
                     if source is None:
                         row.update(status="deleted")
                         continue
-                    row.update(status=source.status, chunks=source.chunk_count, error=source.error_message or "")
+                    row.update(
+                        status=source.status, chunks=source.chunk_count, error=source.error_message or ""
+                    )
                     if source.error_code:
                         row["error"] = f"{source.error_code}: {source.error_message}"
                 finished = sum(1 for r in pending.values() if r["status"] in ("ready", "failed", "deleted"))
@@ -102,7 +113,9 @@ class Command(BaseCommand):
                 time.sleep(0.5)
         for row in pending.values():
             if row["status"] not in ("ready", "failed"):
-                row["error"] = row["error"] or "still unfinished when the command stopped waiting (is a worker running?)"
+                row["error"] = (
+                    row["error"] or "still unfinished when the command stopped waiting (is a worker running?)"
+                )
 
     @staticmethod
     def _summary(console: Console, rows: dict[Path, dict]) -> None:
@@ -110,5 +123,7 @@ class Command(BaseCommand):
         for column in ("file", "source", "status", "chunks", "error"):
             table.add_column(column)
         for path, row in rows.items():
-            table.add_row(path.name, row["source_id"] or "-", row["status"], str(row["chunks"]), row["error"][:60])
+            table.add_row(
+                path.name, row["source_id"] or "-", row["status"], str(row["chunks"]), row["error"][:60]
+            )
         console.print(table)

@@ -12,7 +12,9 @@ DEMO_KEY_NAME = "demo"
 
 
 class Command(BaseCommand):
-    help = "Create the demo workspace and a demo mind if missing, and print a fresh demo key with every scope."
+    help = (
+        "Create the demo workspace and a demo mind if missing, and print a fresh demo key with every scope."
+    )
 
     def handle(self, *args, **options):
         workspace, _ = Workspace.objects.get_or_create(name=DEMO_WORKSPACE)
@@ -29,7 +31,9 @@ class Command(BaseCommand):
                 },
             )
         # One demo key at a time: revoke the previous one so restarts never hit the key limit.
-        ApiKey.objects.live().filter(workspace=workspace, name=DEMO_KEY_NAME).update(revoked_at=timezone.now())
+        ApiKey.objects.live().filter(workspace=workspace, name=DEMO_KEY_NAME).update(
+            revoked_at=timezone.now()
+        )
         created = api_key_create(workspace=workspace, name=DEMO_KEY_NAME, scopes=list(ALL_SCOPES))
         self.stdout.write(f"Demo workspace: {workspace.name} ({workspace.id}); demo mind at /m/demo-mind")
         self.stdout.write(created.plaintext)

@@ -1,0 +1,224 @@
+"""Retrieval and answer quality on public benchmarks, against a BM25 baseline computed in the same run.
+
+SciFact (corpus_train: 5,183 abstracts; claims_train with cited_doc_ids as the relevant documents): nDCG@10 and
+recall@100 for `vector`, `hybrid`, `smart` and BM25 (k1=0.9, b=0.4, the Anserini defaults BEIR reports).
+XQuAD-en (48 articles, 240 paragraphs, 1,190 questions): answer-paragraph hit@1 and hit@5 (hybrid), and for the
+offline extractive chat, the share of answers whose first citation is a passage holding the gold answer span.
+
+Usage: .venv/bin/python bench/quality.py [--claims N] [--questions N] [--write docs/bench/quality.md]
+"""
+
+import argparse
+import ast
+import csv
+import io
+import json
+import math
+import re
+import time
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+from common import CORPUS, machine, use_bench_database
+from corpora import index_documents
+
+STOP = set(
+    "a an and are as at be by for from has have in is it its of on or that the this to was were with".split()
+)
+
+
+def tokens(text: str) -> list[str]:
+    return [t for t in re.findall(r"[a-z0-9]+", text.lower()) if t not in STOP]
+
+
+class BM25:
+    def __init__(self, docs: dict[str, str], k1: float = 0.9, b: float = 0.4):
+        self.k1, self.b = k1, b
+        self.tf = {key: Counter(tokens(text)) for key, text in docs.items()}
+        self.len = {key: sum(tf.values()) for key, tf in self.tf.items()}
+        self.avg = sum(self.len.values()) / len(self.len)
+        df = Counter(term for tf in self.tf.values() for term in tf)
+        n = len(docs)
+        self.idf = {term: math.log(1 + (n - d + 0.5) / (d + 0.5)) for term, d in df.items()}
+        self.postings: dict[str, list[str]] = {}
+        for key, tf in self.tf.items():
+            for term in tf:
+                self.postings.setdefault(term, []).append(key)
+
+    def search(self, query: str, k: int) -> list[str]:
+        scores: Counter = Counter()
+        for term in set(tokens(query)):
+            idf = self.idf.get(term)
+            if idf is None:
+                continue
+            for key in self.postings[term]:
+                f = self.tf[key][term]
+                scores[key] += (
+                    idf * f * (self.k1 + 1) / (f + self.k1 * (1 - self.b + self.b * self.len[key] / self.avg))
+                )
+        return [key for key, _ in scores.most_common(k)]
+
+
+def ndcg_at_10(ranked: list[str], relevant: set[str]) -> float:
+    dcg = sum(1 / math.log2(i + 2) for i, key in enumerate(ranked[:10]) if key in relevant)
+    ideal = sum(1 / math.log2(i + 2) for i in range(min(10, len(relevant))))
+    return dcg / ideal if ideal else 0.0
+
+
+def scifact():
+    with zipfile.ZipFile(CORPUS / "qa" / "scifact" / "scifact-dev.zip") as archive:
+        corpus = list(csv.DictReader(io.TextIOWrapper(archive.open("corpus_train.csv"), encoding="utf-8")))
+        claims = list(csv.DictReader(io.TextIOWrapper(archive.open("claims_train.csv"), encoding="utf-8")))
+    docs = {}
+    for row in corpus:
+        try:
+            sentences = ast.literal_eval(row["abstract"].replace("'\n '", "', '").replace('"\n "', '", "'))
+        except (ValueError, SyntaxError):
+            sentences = [row["abstract"]]
+        docs[row["doc_id"]] = (
+            row["title"],
+            " ".join(sentences) if isinstance(sentences, (list, tuple)) else str(sentences),
+        )
+    queries = {}
+    for row in claims:
+        cited = set(re.findall(r"\d+", row["cited_doc_ids"])) & set(docs)
+        if cited and row["id"] not in queries:
+            queries[row["id"]] = (row["claim"], cited)
+    return docs, queries
+
+
+def fresh_mind(name: str):
+    from accounts.models import Workspace
+    from minds.models import Mind
+
+    Workspace.objects.filter(name=f"bench-{name}").delete()
+    workspace = Workspace.objects.create(
+        name=f"bench-{name}", sources_limit=100_000, source_limit_per_mind=100_000
+    )
+    return Mind.objects.create(workspace=workspace, name=name, slug=f"bench-{name}-{int(time.time())}")
+
+
+def run_scifact(max_claims: int) -> list[str]:
+    from knowledge.search import search_chunks
+
+    docs, queries = scifact()
+    queries = dict(list(queries.items())[:max_claims])
+    mind = fresh_mind("scifact")
+    print(f"SciFact: indexing {len(docs)} abstracts…", flush=True)
+    source_key = index_documents(mind, [(k, t, f"{t}\n\n{a}") for k, (t, a) in docs.items()], "scifact")
+    bm25 = BM25({k: f"{t} {a}" for k, (t, a) in docs.items()})
+    results = {}
+    for mode in ("bm25", "vector", "hybrid", "smart"):
+        ndcg, recall, started = [], [], time.perf_counter()
+        for claim, relevant in queries.values():
+            if mode == "bm25":
+                ranked = bm25.search(claim, 100)
+            else:
+                hits = search_chunks(mind=mind, query=claim, limit=100, threshold=0, mode=mode)
+                ranked = list(dict.fromkeys(source_key[h.chunk.source_id] for h in hits))
+            ndcg.append(ndcg_at_10(ranked, relevant))
+            recall.append(len(set(ranked[:100]) & relevant) / len(relevant))
+        elapsed = (time.perf_counter() - started) / len(queries) * 1000
+        results[mode] = (sum(ndcg) / len(ndcg), sum(recall) / len(recall), elapsed)
+        print(
+            f"  {mode:7s} nDCG@10 {results[mode][0]:.4f}  recall@100 {results[mode][1]:.4f}  ({elapsed:.0f} ms/query)",
+            flush=True,
+        )
+    lines = [
+        f"## SciFact ({len(docs):,} abstracts, {len(queries):,} claims with cited documents)",
+        "",
+        "| method | nDCG@10 | recall@100 | ms/query |",
+        "|---|---:|---:|---:|",
+    ]
+    for mode, (n, r, ms) in results.items():
+        label = {
+            "bm25": "BM25 baseline (in-process)",
+            "smart": "smart (no LLM configured: hybrid + rerank)",
+        }.get(mode, mode)
+        lines.append(f"| {label} | {n:.4f} | {r:.4f} | {ms:.0f} |")
+    best = max(("bm25", "vector"), key=lambda m: results[m][0])
+    verdict = "beats" if results["hybrid"][0] > results[best][0] else "does NOT beat"
+    lines += [
+        "",
+        f"`hybrid` {verdict} both BM25 and `vector` on nDCG@10 (best of those: {best}, {results[best][0]:.4f}).",
+        "",
+    ]
+    return lines
+
+
+def run_xquad(max_questions: int) -> list[str]:
+    from conversations.chat import chat_complete
+    from knowledge.models import Chunk
+    from knowledge.search import search_chunks
+
+    data = json.loads((CORPUS / "qa" / "xquad-en" / "xquad.en.json").read_text())
+    documents, questions = [], []
+    for article in data["data"]:
+        for i, paragraph in enumerate(article["paragraphs"]):
+            key = f"{article['title']}#{i}"
+            documents.append((key, f"{article['title'].replace('_', ' ')} ({i + 1})", paragraph["context"]))
+            for qa in paragraph["qas"]:
+                questions.append((qa["question"], key, [a["text"] for a in qa["answers"]]))
+    questions = questions[:max_questions]
+    mind = fresh_mind("xquad")
+    print(f"XQuAD: indexing {len(documents)} paragraphs…", flush=True)
+    source_key = index_documents(mind, documents, "xquad")
+    hit1 = hit5 = cited_gold = answer_gold = 0
+    started = time.perf_counter()
+    for question, key, answers in questions:
+        hits = search_chunks(mind=mind, query=question, limit=5, threshold=0, mode="hybrid")
+        ranked = [source_key[h.chunk.source_id] for h in hits]
+        hit1 += bool(ranked[:1] == [key])
+        hit5 += key in ranked
+        result = chat_complete(mind=mind, message=question)
+        citations = result["message"]["citations"]
+        if citations:
+            first = Chunk.objects.get(id=citations[0]["chunkId"]).content.lower()
+            cited_gold += any(a.lower() in first for a in answers)
+        answer_gold += any(a.lower() in result["message"]["content"].lower() for a in answers)
+    n = len(questions)
+    ms = (time.perf_counter() - started) / n * 1000
+    print(
+        f"  hit@1 {hit1 / n:.3f} hit@5 {hit5 / n:.3f} first citation holds the gold span {cited_gold / n:.3f} "
+        f"answer text holds it {answer_gold / n:.3f} ({ms:.0f} ms per search + chat)",
+        flush=True,
+    )
+    return [
+        f"## XQuAD-en ({len(documents)} paragraphs, {n:,} questions)",
+        "",
+        "| metric | value |",
+        "|---|---:|",
+        f"| answer paragraph hit@1 (hybrid) | {hit1 / n:.3f} |",
+        f"| answer paragraph hit@5 (hybrid) | {hit5 / n:.3f} |",
+        f"| extractive chat: first citation holds the gold answer span | {cited_gold / n:.3f} |",
+        f"| extractive chat: the answer text itself holds the gold span | {answer_gold / n:.3f} |",
+        f"| time per question (search + chat, in-process) | {ms:.0f} ms |",
+        "",
+    ]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--claims", type=int, default=10_000)
+    parser.add_argument("--questions", type=int, default=10_000)
+    parser.add_argument("--write")
+    args = parser.parse_args()
+    use_bench_database("bench_quality")
+    lines = [
+        "# Retrieval and answer quality",
+        "",
+        f"Machine: {machine()}. Command: `.venv/bin/python bench/quality.py`",
+        "Embedding model: all-MiniLM-L6-v2 (local, 384 dims); no LLM configured (extractive answers, smart = hybrid + rerank).",
+        "",
+    ]
+    lines += run_scifact(args.claims)
+    lines += run_xquad(args.questions)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        Path(args.write).write_text(text)
+
+
+if __name__ == "__main__":
+    main()

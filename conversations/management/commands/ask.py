@@ -1,0 +1,36 @@
+"""`manage.py ask --mind <slug> "question"`: ask a mind from the command line and print the answer with sources."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from config.api.errors import ApplicationError
+from conversations.chat import chat_complete
+from minds.models import Mind
+
+
+class Command(BaseCommand):
+    help = "Asks a mind a question and prints the cited answer."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--mind", required=True, help="the mind's slug or id")
+        parser.add_argument("question")
+
+    def handle(self, *args, **options):
+        mind = (
+            Mind.objects.filter(slug=options["mind"]).first()
+            or Mind.objects.filter(id=options["mind"]).first()
+        )
+        if mind is None:
+            raise CommandError(f"No mind with slug or id {options['mind']!r}.")
+        try:
+            result = chat_complete(mind=mind, message=options["question"], channel="api")
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from exc
+        self.stdout.write(result["message"]["content"])
+        for citation in result["message"]["citations"]:
+            where = f", page {citation['page']}" if citation.get("page") else ""
+            if citation.get("startSeconds") is not None:
+                where = f", at {int(citation['startSeconds']) // 60}:{int(citation['startSeconds']) % 60:02d}"
+            self.stdout.write(
+                f"  [{citation['index']}] {citation['sourceName']}{where}"
+                + (f" — {citation['url']}" if citation.get("url") else "")
+            )
