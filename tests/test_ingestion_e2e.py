@@ -145,3 +145,22 @@ def test_text_source_processing_twice_gives_the_same_chunks(api, mind, celery_wo
     assert second["status"] == "ready" and after == before
     duplicates = Chunk.objects.values("source_id", "ordinal").annotate(n=Count("id")).filter(n__gt=1)
     assert not duplicates.exists()
+
+
+def test_ingest_command_uploads_a_folder_and_reports_each_file(mind, celery_worker, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    (tmp_path / "notes.md").write_text("# Tides\n\nThe moon pulls the sea twice a day.\n")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "program.exe").write_bytes(b"MZ\x90\x00" + b"\x00" * 100)
+    out = StringIO()
+    with pytest.raises(Exception) as failed:  # one file fails: the command says so with a non-zero exit
+        call_command("ingest", "--mind", mind.slug, str(tmp_path), "--timeout", "120", stdout=out)
+    assert "did not become ready" in str(failed.value)
+    report = out.getvalue()
+    assert "Ingestion summary" in report and "notes.md" in report and "ready" in report
+    assert "unsupported_file_type" in report and "empty_content" in report
+    statuses = dict(Source.objects.filter(mind=mind).values_list("name", "status"))
+    assert statuses == {"notes.md": "ready", "empty.txt": "failed"}

@@ -226,3 +226,31 @@ def test_voice_control_only_when_configured(client, mind, settings):
         ).status_code
         == 404
     )
+
+
+def test_voice_reads_an_answer_through_the_speech_endpoint(client, mind, settings):
+    from tests.fakesite import FakeSite
+
+    Mind.objects.filter(id=mind.id).update(voice_enabled=True, voice_id="nova", voice_speed=1.5)
+    with FakeSite() as tts:
+        tts.route("/v1/audio/speech", b"ID3-fake-mp3-bytes", content_type="audio/mpeg")
+        settings.TTS_ENABLED = True
+        settings.OPENAI_BASE_URL = tts.url("/v1")
+        response = client.post(
+            "/m/keeper/speech",
+            json.dumps({"text": "Hello there"}),
+            content_type="application/json",
+            HTTP_X_MINDS_VISITOR=VISITOR,
+        )
+        assert response.status_code == 200 and response["Content-Type"] == "audio/mpeg"
+        assert response.content == b"ID3-fake-mp3-bytes"
+        sent = json.loads(tts.requests[-1].body)
+        assert sent["voice"] == "nova" and sent["speed"] == 1.5 and sent["input"] == "Hello there"
+        tts.route("/v1/audio/speech", b"down", status=500)
+        failed = client.post(
+            "/m/keeper/speech",
+            json.dumps({"text": "Hi"}),
+            content_type="application/json",
+            HTTP_X_MINDS_VISITOR=VISITOR,
+        )
+        assert failed.status_code == 502 and failed.json()["code"] == "voice_unavailable"
