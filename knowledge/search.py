@@ -5,14 +5,15 @@ Scores are 0–1 and comparable across queries, so `threshold` really filters:
 - vector: cosine similarity of query and passage embeddings (1 − cosine distance, clipped to 0–1), from the HNSW
   index filtered to the mind first (pgvector iterative index scans, so a filtered search still fills `limit`).
 - hybrid: a candidate pool of CANDIDATES passages from each side — vector and PostgreSQL full-text
-  (`ts_rank_cd` over an OR of the query's stemmed terms) — independent of `limit`; each candidate gets
-  `score = VECTOR_WEIGHT × similarity + TEXT_WEIGHT × text` where `text` is its full-text rank divided by the best
+  (`ts_rank` with length normalisation over an OR of the query's stemmed terms) — independent of `limit`; each
+  candidate gets `score = 0.85 × similarity + 0.15 × text` where `text` is its full-text rank divided by the best
   rank in the pool (0–1). A convex combination of an absolute semantic score and a relative lexical one: exact
   terms (names, codes) lift a passage, but a query that matches nothing scores low everywhere, so the threshold
-  still filters.
+  still filters. (Measured on SciFact — bench/quality.py — this beat reciprocal rank fusion, which mixes in the
+  weaker lexical ranking at full weight, and `ts_rank_cd`, which ranks abstracts poorly.)
 - smart: hybrid over the query and its expansions (an LLM's rewrites and a hypothetical answer when an LLM is
   configured; without one, the query alone), then a rerank of the pooled candidates that adds how many of the
-  query's content words each passage covers: `0.6 × best similarity + 0.2 × text + 0.2 × coverage`.
+  query's content words each passage covers: `0.8 × best similarity + 0.1 × text + 0.1 × coverage`.
 """
 
 import re
@@ -26,8 +27,9 @@ from minds.models import Mind
 
 CANDIDATES = 50
 EF_SEARCH = 100
-VECTOR_WEIGHT = 0.7
-TEXT_WEIGHT = 0.3
+VECTOR_WEIGHT = 0.85
+TEXT_WEIGHT = 0.15
+SMART_WEIGHTS = (0.8, 0.1, 0.1)  # similarity, text, query-word coverage
 MODES = ("vector", "hybrid", "smart")
 STOPWORDS = set(
     "a an and are as at be by for from has have how in is it its of on or that the this to was were what when where "
@@ -76,7 +78,7 @@ def _text_candidates(mind_id: str, query: str, limit: int) -> dict[str, float]:
             WITH q AS (
                 SELECT NULLIF(replace(plainto_tsquery('english', %s)::text, ' & ', ' | '), '')::tsquery AS query
             )
-            SELECT c.id, ts_rank_cd(c.search_vector, q.query, 1) AS rank
+            SELECT c.id, ts_rank(c.search_vector, q.query, 1) AS rank
             FROM knowledge_chunk c JOIN knowledge_source s ON s.id = c.source_id, q
             WHERE q.query IS NOT NULL AND c.mind_id = %s AND s.status = 'ready' AND c.search_vector @@ q.query
             ORDER BY rank DESC
@@ -169,7 +171,8 @@ def _smart(mind: Mind, query: str, vector: list[float], expansions: list[str]) -
     for chunk_id, hit in pooled.items():
         coverage = len(wanted & content_words(contents.get(chunk_id, ""))) / len(wanted) if wanted else 0.0
         hit.signals["coverage"] = coverage
-        hit.score = 0.6 * hit.vector_score + 0.2 * hit.text_score + 0.2 * coverage
+        w_vector, w_text, w_coverage = SMART_WEIGHTS
+        hit.score = w_vector * hit.vector_score + w_text * hit.text_score + w_coverage * coverage
     return list(pooled.values())
 
 

@@ -53,9 +53,9 @@ class SearchApi(WorkspaceApiView):
         operation_id="knowledge_search",
         description=(
             "Searches the mind's ready passages. Scores are 0–1 and `threshold` filters on them. `vector`: cosine "
-            "similarity. `hybrid` (default): 0.7 × cosine similarity + 0.3 × full-text rank relative to the best "
+            "similarity. `hybrid` (default): 0.85 × cosine similarity + 0.15 × full-text rank relative to the best "
             "full-text match, over 50 candidates from each side. `smart`: hybrid over the query and LLM rewrites of "
-            "it (when an LLM is configured), reranked with 0.6 × similarity + 0.2 × text + 0.2 × query-word coverage. "
+            "it (when an LLM is configured), reranked with 0.8 × similarity + 0.1 × text + 0.1 × query-word coverage. "
             "Rate limited separately (30/min per key by default)."
         ),
         request=SearchInputSerializer,
