@@ -26,7 +26,9 @@ from knowledge.models import Chunk
 from minds.models import Mind
 
 CANDIDATES = 50
-EF_SEARCH = 100
+# HNSW candidate list size per search (pgvector's default is 40): higher finds more of the true nearest neighbours.
+EF_SEARCH = 200
+TEXT_SCAN_CAP = 2000
 VECTOR_WEIGHT = 0.85
 TEXT_WEIGHT = 0.15
 SMART_WEIGHTS = (0.8, 0.1, 0.1)  # similarity, text, query-word coverage
@@ -71,20 +73,35 @@ def _vector_candidates(mind_id: str, vector: list[float], limit: int) -> dict[st
 
 
 def _text_candidates(mind_id: str, query: str, limit: int) -> dict[str, float]:
-    """Full-text rank for an OR of the query's stemmed terms (a question rarely has every word in one passage)."""
+    """Full-text rank for an OR of the query's stemmed terms (a question rarely has every word in one passage).
+
+    Ranking every passage that shares one common word with the query is what makes full-text search slow on big
+    minds, so at most TEXT_SCAN_CAP matching passages are ranked: first those containing all of the query's terms
+    (the strongest lexical matches), then those containing any of them.
+    """
     with connection.cursor() as cursor:
         cursor.execute(
             """
             WITH q AS (
-                SELECT NULLIF(replace(plainto_tsquery('english', %s)::text, ' & ', ' | '), '')::tsquery AS query
+                SELECT plainto_tsquery('english', %(query)s) AS all_terms,
+                       NULLIF(replace(plainto_tsquery('english', %(query)s)::text, ' & ', ' | '), '')::tsquery AS any_term
+            ),
+            matches AS (
+                (SELECT c.id, c.search_vector FROM knowledge_chunk c, q
+                 WHERE q.any_term IS NOT NULL AND c.mind_id = %(mind)s AND c.search_vector @@ q.all_terms
+                 LIMIT %(cap)s)
+                UNION
+                (SELECT c.id, c.search_vector FROM knowledge_chunk c, q
+                 WHERE q.any_term IS NOT NULL AND c.mind_id = %(mind)s AND c.search_vector @@ q.any_term
+                 LIMIT %(cap)s)
             )
-            SELECT c.id, ts_rank(c.search_vector, q.query, 1) AS rank
-            FROM knowledge_chunk c JOIN knowledge_source s ON s.id = c.source_id, q
-            WHERE q.query IS NOT NULL AND c.mind_id = %s AND s.status = 'ready' AND c.search_vector @@ q.query
+            SELECT m.id, ts_rank(m.search_vector, q.any_term, 1) AS rank
+            FROM matches m JOIN knowledge_chunk c ON c.id = m.id JOIN knowledge_source s ON s.id = c.source_id, q
+            WHERE s.status = 'ready'
             ORDER BY rank DESC
-            LIMIT %s
+            LIMIT %(limit)s
             """,
-            [query, mind_id, limit],
+            {"query": query, "mind": mind_id, "cap": TEXT_SCAN_CAP, "limit": limit},
         )
         return {chunk_id: float(rank) for chunk_id, rank in cursor.fetchall()}
 
