@@ -87,7 +87,6 @@ def copy_chunks(mind, base_vectors: np.ndarray, texts: list[str], count: int, rn
                     "timestamptz",
                 ]
             )
-            now = time.strftime("%Y-%m-%d %H:%M:%S+00")
             import datetime
 
             stamp = datetime.datetime.now(datetime.UTC)
@@ -119,7 +118,6 @@ def copy_chunks(mind, base_vectors: np.ndarray, texts: list[str], count: int, rn
                     ]
                 )
         conn.commit()
-    del now
 
 
 def rebuild_indexes():

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from config.api.errors import NotFound, UpstreamUnavailable
+from config.api.serializers import iso
 from conversations import extractive, llm
 from conversations.citations import MarkerFilter
 from conversations.models import Conversation, Message
@@ -36,10 +37,6 @@ TITLE_CHARS = 80
 class ChatEvent:
     type: str  # conversation | token | citation | done | error
     data: dict
-
-
-def _iso(value) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def citation_data(index: int, hit: SearchHit) -> dict:
@@ -225,7 +222,7 @@ def _run(mind, conversation, message, language, history, started) -> Iterator[Ch
                     "status": "complete",
                     "content": content,
                     "citations": citations,
-                    "createdAt": _iso(assistant.created_at),
+                    "createdAt": iso(assistant.created_at),
                 },
                 "followups": followups,
                 "usage": {

@@ -2,12 +2,8 @@
 
 from rest_framework import serializers
 
-from config.api.serializers import StrictSerializer
+from config.api.serializers import StrictSerializer, iso
 from conversations.models import Conversation, Message
-
-
-def _iso(value):
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def message_data(message: Message) -> dict:
@@ -16,7 +12,7 @@ def message_data(message: Message) -> dict:
         "role": message.role,
         "content": message.content,
         "status": message.status,
-        "createdAt": _iso(message.created_at),
+        "createdAt": iso(message.created_at),
     }
     if message.role == Message.Role.ASSISTANT:
         data.update(
@@ -41,8 +37,8 @@ def conversation_data(conversation: Conversation, *, with_messages: bool = False
         "channel": conversation.channel,
         "visitorEmail": conversation.visitor_email or None,
         "messageCount": len(messages),
-        "createdAt": _iso(conversation.created_at),
-        "updatedAt": _iso(conversation.updated_at),
+        "createdAt": iso(conversation.created_at),
+        "updatedAt": iso(conversation.updated_at),
     }
     if with_messages:
         data["messages"] = [message_data(m) for m in messages]
@@ -60,8 +56,8 @@ def chatlog_data(conversation: Conversation) -> dict:
     return {
         "chatID": conversation.id,
         "chatTitle": conversation.title,
-        "createdAt": _iso(conversation.created_at),
-        "recordedAt": _iso(messages[-1].created_at if messages else conversation.updated_at),
+        "createdAt": iso(conversation.created_at),
+        "recordedAt": iso(messages[-1].created_at if messages else conversation.updated_at),
         "conversationText": text,
         "userID": conversation.member_id or conversation.visitor_id or None,
         "model": models[-1] if models else None,

@@ -2,12 +2,8 @@
 
 from rest_framework import serializers
 
-from config.api.serializers import StrictSerializer
+from config.api.serializers import StrictSerializer, iso
 from knowledge.models import Source, UploadedFile
-
-
-def _iso(value):
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def file_url(upload: UploadedFile) -> str:
@@ -54,13 +50,13 @@ def source_data(source: Source) -> dict:
         "pageCount": source.page_count,
         "durationSeconds": source.duration_seconds,
         "embeddingModel": source.embedding_model or None,
-        "createdAt": _iso(source.created_at),
-        "updatedAt": _iso(source.updated_at),
-        "queuedAt": _iso(source.queued_at),
-        "processingStartedAt": _iso(source.processing_started_at),
-        "transcribingStartedAt": _iso(source.transcribing_started_at),
-        "readyAt": _iso(source.ready_at),
-        "failedAt": _iso(source.failed_at),
+        "createdAt": iso(source.created_at),
+        "updatedAt": iso(source.updated_at),
+        "queuedAt": iso(source.queued_at),
+        "processingStartedAt": iso(source.processing_started_at),
+        "transcribingStartedAt": iso(source.transcribing_started_at),
+        "readyAt": iso(source.ready_at),
+        "failedAt": iso(source.failed_at),
     }
 
 

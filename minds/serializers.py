@@ -4,7 +4,7 @@ import re
 
 from rest_framework import serializers
 
-from config.api.serializers import StrictSerializer
+from config.api.serializers import StrictSerializer, iso
 from minds.models import VOICE_IDS, Mind
 
 COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
@@ -127,10 +127,6 @@ class MindUpdateSerializer(MindInputSerializer):
         super().__init__(*args, partial=True, **kwargs)
 
 
-def _iso(value):
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 class MindSerializer(serializers.Serializer):
     """The mind as the API shows it; detail-only counters come from `extra`."""
 
@@ -201,8 +197,8 @@ def mind_data(mind: Mind) -> dict:
         "publicMessagesPerDay": mind.public_messages_per_day,
         "knowledgeSourceCount": getattr(mind, "knowledge_source_count", 0),
         "conversationCount": getattr(mind, "conversation_count", 0),
-        "createdAt": _iso(mind.created_at),
-        "updatedAt": _iso(mind.updated_at),
+        "createdAt": iso(mind.created_at),
+        "updatedAt": iso(mind.updated_at),
     }
 
 

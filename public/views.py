@@ -1,11 +1,13 @@
 """The public mind page, its chat endpoint and the embeddable widget. No API key: visitors are anonymous.
 
-Request forgery: the chat endpoint accepts only JSON with an `X-Minds-Visitor` header. A cross-site form cannot
-send either, and a cross-site script can only after a CORS preflight, which is answered for the mind's
-`allowedOrigins` alone; an `Origin` that is neither this site nor an allowed origin is refused outright. (Django's
-cookie-based CSRF token cannot be used: inside the widget's iframe on another site, browsers withhold cookies.)
+Who the visitor is (a signed cookie on the mind's site, a localStorage id inside the widget) is in visitor.py.
+Request forgery: the chat endpoint accepts only JSON, and an `Origin` that is neither this site nor one of the
+mind's `allowedOrigins` is refused outright (CORS preflights are answered for those origins alone). Requests
+identified by the visitor cookie must also carry Django's CSRF token; requests identified by the `X-Minds-Visitor`
+header need no token, since no other site knows that id (and a cross-site form can't send a custom header).
 """
 
+import itertools
 import json
 import re
 import secrets
@@ -13,13 +15,14 @@ import secrets
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from config.api.errors import NotFound
+from config.api.errors import NotFound, UpstreamUnavailable
 from conversations.chat import chat_stream
 from conversations.models import Conversation
 from conversations.streaming import stream_response
@@ -27,25 +30,24 @@ from minds.models import Mind
 from minds.selectors import published_mind_by_slug
 from public.limits import public_message_allowed
 from public.presentation import page_context, voice_available
+from public.visitor import Visitor, forged, issue_cookie, visitor_of
 
 MAX_MESSAGE_CHARS = 2000
-VISITOR_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+MAX_ID_CHARS = 64
 
 
-def error(status: int, code: str, message: str, headers: dict | None = None) -> JsonResponse:
+def error(
+    status: int, code: str, message: str, headers: dict | None = None, details: dict | None = None
+) -> JsonResponse:
     response = JsonResponse(
-        {"status": "error", "code": code, "message": message, "details": {}}, status=status
+        {"status": "error", "code": code, "message": message, "details": details or {}}, status=status
     )
     for name, value in (headers or {}).items():
         response[name] = value
     return response
 
 
-def _mind(slug: str) -> Mind:
-    mind = published_mind_by_slug(slug=slug)
-    if mind is None:
-        raise Http404("No published mind here.")
-    return mind
+NO_MIND = (404, "not_found", "There is no published mind at this address.")
 
 
 def _own_origin(request) -> str:
@@ -68,6 +70,7 @@ def _cors(response, origin: str | None):
         response["Access-Control-Allow-Origin"] = origin
         response["Access-Control-Allow-Headers"] = "Content-Type, X-Minds-Visitor"
         response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response["Access-Control-Expose-Headers"] = "Retry-After"
         response["Access-Control-Max-Age"] = "600"
         response["Vary"] = "Origin"
     return response
@@ -104,102 +107,173 @@ def mind_page(request, slug: str):
     nonce = secrets.token_urlsafe(12)
     context = page_context(mind, embed=embed)
     context["nonce"] = nonce
+    # The CSRF token goes with requests identified by the visitor cookie (where browsers send cookies at all).
+    context["config"]["csrfToken"] = get_token(request)
     response = render(request, "public/mind.html", context)
+    issue_cookie(request, response)
     origins = " ".join(o for o in (mind.allowed_origins or []) if re.match(r"^https?://[A-Za-z0-9.:-]+$", o))
     ancestors = (origins or "'none'") if embed else "'none'"
     response["Cache-Control"] = "no-cache"
     return _security_headers(response, frame_ancestors=ancestors, nonce=nonce)
 
 
-def _visitor(request) -> str | None:
-    visitor = request.headers.get("X-Minds-Visitor", "")
-    return visitor if VISITOR_RE.match(visitor) else None
+def _text(data: dict, name: str, limit: int) -> str | None:
+    """A string field of the body, stripped; None when it is not a string (or holds NUL, which text can't)."""
+    value = data.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str) or "\x00" in value:
+        return None
+    return value.strip()[: limit + 1]
 
 
-@csrf_exempt  # see the module docstring: JSON + custom header + Origin check instead of a cookie token
-@require_http_methods(["POST", "OPTIONS"])
-def public_chat(request, slug: str):
-    mind = _mind(slug)
+def _answer(events, cors_origin):
+    """Streams the answer, unless the model fails before its first word: then a plain 502 the page can show."""
+    first = []
+    for event in events:
+        first.append(event)
+        if event.type != "conversation":
+            break
+    if first and first[-1].type == "error":
+        conversation = next((e.data for e in first if e.type == "conversation"), {})
+        return error(
+            502,
+            first[-1].data.get("code", "llm_unavailable"),
+            UpstreamUnavailable.default_message,
+            details={"conversationId": conversation.get("conversationId")},
+        )
+    return stream_response(itertools.chain(first, events), "sse")
+
+
+def _refuse_forgery(request, mind: Mind):
+    """(visitor, cors origin, None) for a genuine request of a visitor; else (…, refusal response)."""
     cors_origin, allowed = _cross_origin(request, mind)
     if not allowed:
-        return error(403, "origin_not_allowed", "This site may not use this mind's chat.")
+        return None, None, error(403, "origin_not_allowed", "This site may not use this mind's chat.")
+    visitor = visitor_of(request)
+    if visitor is None:
+        return (
+            None,
+            cors_origin,
+            _cors(
+                error(
+                    400,
+                    "bad_request",
+                    "Send the request from the mind's page (X-Minds-Visitor header missing).",
+                ),
+                cors_origin,
+            ),
+        )
+    if request.method == "POST" and forged(request, visitor):
+        return (
+            None,
+            cors_origin,
+            _cors(error(403, "csrf_failed", "This page has expired. Reload it and try again."), cors_origin),
+        )
+    return visitor, cors_origin, None
+
+
+def _rate_limited(verdict) -> JsonResponse:
+    when = "a minute" if verdict.scope == "minute" else "tomorrow"
+    return error(
+        429,
+        "rate_limited",
+        f"You're sending messages too quickly. Try again in {when}.",
+        {"Retry-After": str(verdict.retry_after)},
+    )
+
+
+def _email_needed(mind: Mind, visitor: Visitor, conversation_id: str | None, email: str) -> bool:
+    """With collectEmailBeforeChat, a new conversation needs a valid email; a continued one already has it."""
+    if not mind.collect_email_before_chat:
+        return False
+    if conversation_id and (
+        Conversation.objects.filter(id=conversation_id, mind=mind, visitor_id=visitor.id)
+        .exclude(visitor_email="")
+        .exists()
+    ):
+        return False
+    try:
+        validate_email(email)
+    except ValidationError:
+        return True
+    return False
+
+
+@csrf_exempt  # checked in _refuse_forgery: the CSRF token only where the visitor cookie is used (see visitor.py)
+@require_http_methods(["POST", "OPTIONS"])
+def public_chat(request, slug: str):
+    mind = published_mind_by_slug(slug=slug)
+    if mind is None:
+        return error(*NO_MIND)
     if request.method == "OPTIONS":
+        cors_origin, allowed = _cross_origin(request, mind)
+        if not allowed:
+            return error(403, "origin_not_allowed", "This site may not use this mind's chat.")
         return _cors(HttpResponse(status=204), cors_origin)
-    visitor = _visitor(request)
-    if request.content_type != "application/json" or visitor is None:
-        return _cors(error(400, "bad_request", "Send JSON with an X-Minds-Visitor header."), cors_origin)
+    visitor, cors_origin, refusal = _refuse_forgery(request, mind)
+    if refusal:
+        return refusal
+
+    def refuse(status: int, code: str, message: str):
+        return _cors(error(status, code, message), cors_origin)
+
+    if request.content_type != "application/json":
+        return refuse(400, "bad_request", "Send the message as JSON.")
     try:
         data = json.loads(request.body or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return _cors(error(400, "malformed_request", "The body is not valid JSON."), cors_origin)
+        return refuse(400, "malformed_request", "The body is not valid JSON.")
     if not isinstance(data, dict):
-        return _cors(error(400, "malformed_request", "The body must be a JSON object."), cors_origin)
-    message = str(data.get("message") or "").strip()
+        return refuse(400, "malformed_request", "The body must be a JSON object.")
+    message = _text(data, "message", MAX_MESSAGE_CHARS)
+    conversation_id = _text(data, "conversationId", MAX_ID_CHARS)
+    email = _text(data, "email", 254)
+    if message is None or conversation_id is None or email is None:
+        return refuse(400, "validation_error", "message, conversationId and email must be text.")
     if not message:
-        return _cors(error(400, "validation_error", "Type a message first."), cors_origin)
+        return refuse(400, "validation_error", "Type a message first.")
     if len(message) > MAX_MESSAGE_CHARS:
-        return _cors(
-            error(400, "message_too_long", f"Messages are limited to {MAX_MESSAGE_CHARS} characters."),
-            cors_origin,
-        )
-    conversation_id = data.get("conversationId") or None
-    email = str(data.get("email") or "").strip()
-    if mind.collect_email_before_chat:
-        known = (
-            conversation_id
-            and Conversation.objects.filter(id=conversation_id, mind=mind, visitor_id=visitor)
-            .exclude(visitor_email="")
-            .exists()
-        )
-        if not known:
-            try:
-                validate_email(email)
-            except ValidationError:
-                return _cors(
-                    error(400, "email_required", "Please enter a valid email address to start the chat."),
-                    cors_origin,
-                )
-    verdict = public_message_allowed(mind=mind, visitor_id=visitor, ip=_client_ip(request))
+        return refuse(400, "message_too_long", f"Messages are limited to {MAX_MESSAGE_CHARS} characters.")
+    if len(conversation_id) > MAX_ID_CHARS:
+        return refuse(404, "not_found", "This conversation no longer exists; start a new one.")
+    if _email_needed(mind, visitor, conversation_id or None, email):
+        return refuse(400, "email_required", "Please enter a valid email address to start the chat.")
+    verdict = public_message_allowed(mind=mind, visitor_id=visitor.id, ip=_client_ip(request))
     if not verdict.allowed:
-        when = "a minute" if verdict.scope == "minute" else "tomorrow"
-        return _cors(
-            error(
-                429,
-                "rate_limited",
-                f"You're sending messages too quickly. Try again in {when}.",
-                {"Retry-After": str(verdict.retry_after)},
-            ),
-            cors_origin,
-        )
+        return _cors(_rate_limited(verdict), cors_origin)
     channel = Conversation.Channel.WIDGET if data.get("channel") == "widget" else Conversation.Channel.PUBLIC
     try:
         events = chat_stream(
             mind=mind,
             message=message,
-            conversation_id=conversation_id,
+            conversation_id=conversation_id or None,
             channel=channel,
-            visitor_id=visitor,
+            visitor_id=visitor.id,
             visitor_email=email if mind.collect_email_before_chat else "",
         )
     except NotFound:
-        return _cors(
-            error(404, "not_found", "This conversation no longer exists; start a new one."), cors_origin
-        )
-    return _cors(stream_response(events, "sse"), cors_origin)
+        return refuse(404, "not_found", "This conversation no longer exists; start a new one.")
+    return _cors(_answer(events, cors_origin), cors_origin)
 
 
 @require_http_methods(["GET", "OPTIONS"])
 def public_conversation(request, slug: str, conversation_id: str):
     """The visitor's own conversation, to restore it after a reload; another visitor's is not found."""
-    mind = _mind(slug)
-    cors_origin, allowed = _cross_origin(request, mind)
-    if not allowed:
-        return error(403, "origin_not_allowed", "This site may not use this mind's chat.")
+    mind = published_mind_by_slug(slug=slug)
+    if mind is None:
+        return error(*NO_MIND)
     if request.method == "OPTIONS":
+        cors_origin, allowed = _cross_origin(request, mind)
+        if not allowed:
+            return error(403, "origin_not_allowed", "This site may not use this mind's chat.")
         return _cors(HttpResponse(status=204), cors_origin)
-    visitor = _visitor(request)
+    visitor, cors_origin, refusal = _refuse_forgery(request, mind)
+    if refusal is not None and refusal.status_code == 403:
+        return refusal
+    # Without a visitor (no cookie, no header) there is nobody whose conversation this could be.
     conversation = (
-        Conversation.objects.filter(id=conversation_id, mind=mind, visitor_id=visitor).first()
+        Conversation.objects.filter(id=conversation_id, mind=mind, visitor_id=visitor.id).first()
         if visitor
         else None
     )
@@ -225,7 +299,9 @@ def public_conversation(request, slug: str, conversation_id: str):
 def widget_script(request, slug: str):
     mind = published_mind_by_slug(slug=slug)
     if mind is None:
-        raise Http404("No published mind here.")
+        return HttpResponse(
+            "/* No published mind here. */", status=404, content_type="application/javascript; charset=utf-8"
+        )
     config = {
         "name": mind.name,
         "pageUrl": f"{_own_origin(request)}/m/{mind.slug}",
@@ -242,33 +318,31 @@ def widget_script(request, slug: str):
     return response
 
 
-@csrf_exempt
+@csrf_exempt  # checked in _refuse_forgery, as for the chat
 @require_http_methods(["POST"])
 def speech(request, slug: str):
     """Reads an answer aloud through the configured OpenAI-compatible speech endpoint (when there is one)."""
-    mind = _mind(slug)
-    _, allowed = _cross_origin(request, mind)
-    if not allowed or not voice_available(mind) or _visitor(request) is None:
+    mind = published_mind_by_slug(slug=slug)
+    if mind is None or not voice_available(mind):
         return error(404, "not_found", "Voice is not available for this mind.")
+    visitor, _, refusal = _refuse_forgery(request, mind)
+    if refusal:
+        return refusal
     try:
-        text = str(json.loads(request.body or b"{}").get("text") or "").strip()[:4000]
-    except (json.JSONDecodeError, AttributeError):
-        text = ""
+        data = json.loads(request.body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = None
+    text = _text(data, "text", 4000) if isinstance(data, dict) else None
     if not text:
         return error(400, "validation_error", "Nothing to read.")
-    verdict = public_message_allowed(mind=mind, visitor_id=_visitor(request), ip=_client_ip(request))
+    verdict = public_message_allowed(mind=mind, visitor_id=visitor.id, ip=_client_ip(request))
     if not verdict.allowed:
-        return error(
-            429,
-            "rate_limited",
-            "Too many requests; try again shortly.",
-            {"Retry-After": str(verdict.retry_after)},
-        )
+        return _rate_limited(verdict)
     from conversations import llm
 
     try:
         audio = llm.client(30).audio.speech.create(
-            model=settings.TTS_MODEL, voice=mind.voice_id, input=text, speed=mind.voice_speed
+            model=settings.TTS_MODEL, voice=mind.voice_id, input=text[:4000], speed=mind.voice_speed
         )
         content = audio.read()
     except Exception:  # any provider failure: the page shows a readable message

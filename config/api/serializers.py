@@ -25,3 +25,8 @@ def body(serializer_class, request, **kwargs) -> dict:
     serializer = serializer_class(data=request.data, **kwargs)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def iso(value) -> str | None:
+    """Timestamps on the wire: ISO-8601 UTC with a `Z`."""
+    return value.isoformat().replace("+00:00", "Z") if value else None

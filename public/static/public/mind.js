@@ -106,7 +106,11 @@
 
   function showStatus(text) { statusLine.textContent = text || ""; }
 
-  function headers() { return { "Content-Type": "application/json", "X-Minds-Visitor": visitor }; }
+  // The CSRF token counts where the browser sends the visitor cookie (the mind's own site); the visitor id where
+  // it doesn't (the widget's iframe on another site).
+  function headers() {
+    return { "Content-Type": "application/json", "X-Minds-Visitor": visitor, "X-CSRFToken": config.csrfToken || "" };
+  }
 
   function needsEmail() { return config.collectEmail && !load(emailKey); }
 
@@ -138,6 +142,8 @@
         if (!response.ok || !response.body) {
           return response.json().catch(function () { return null; }).then(function (body) {
             if (response.status === 404 && payload.conversationId) store(convKey, null);
+            // The model failed but the question was saved: keep the conversation so a retry continues it.
+            if (body && body.details && body.details.conversationId) store(convKey, body.details.conversationId);
             if (body && body.code === "email_required") { store(emailKey, null); emailForm.hidden = false; }
             throw new Error(errorText(response.status, body));
           });

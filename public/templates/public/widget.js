@@ -10,7 +10,7 @@
   }
   var script = document.currentScript;
   var position = script && script.getAttribute("data-position") === "left" ? "left" : "right";
-  var color = script && /^#[0-9a-fA-F]{3,6}$/.test(script.getAttribute("data-color") || "") ? script.getAttribute("data-color") : "#4f46e5";
+  var color = script && /^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/.test(script.getAttribute("data-color") || "") ? script.getAttribute("data-color") : "#4f46e5";
   var button = document.createElement("button");
   button.type = "button";
   button.id = "minds-widget-button";
