@@ -86,7 +86,8 @@ def test_email_gate_asks_first_and_stores_the_email(page, live_server, mind):
 
 
 def test_rate_limit_is_shown_as_a_readable_message(page, live_server, mind):
-    Mind.objects.filter(id=mind.id).update(public_messages_per_minute=1)
+    # The daily budget: a one-minute window could roll over between the two messages and let the second through.
+    Mind.objects.filter(id=mind.id).update(public_messages_per_day=1)
     page.goto(f"{live_server.url}/m/{mind.slug}")
     page.get_by_role("button", name="Who invented the Fresnel lens?").click()
     expect(page.locator(".msg.assistant").last).to_contain_text("Fresnel", timeout=30_000)
