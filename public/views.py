@@ -7,7 +7,6 @@ identified by the visitor cookie must also carry Django's CSRF token; requests i
 header need no token, since no other site knows that id (and a cross-site form can't send a custom header).
 """
 
-import itertools
 import json
 import re
 import secrets
@@ -127,7 +126,7 @@ def _text(data: dict, name: str, limit: int) -> str | None:
     return value.strip()[: limit + 1]
 
 
-def _answer(events, cors_origin):
+def _answer(events):
     """Streams the answer, unless the model fails before its first word: then a plain 502 the page can show."""
     first = []
     for event in events:
@@ -142,43 +141,40 @@ def _answer(events, cors_origin):
             UpstreamUnavailable.default_message,
             details={"conversationId": conversation.get("conversationId")},
         )
-    return stream_response(itertools.chain(first, events), "sse")
+    return stream_response(_replay(first, events), "sse")
 
 
-def _refuse_forgery(request, mind: Mind):
-    """(visitor, cors origin, None) for a genuine request of a visitor; else (…, refusal response)."""
-    cors_origin, allowed = _cross_origin(request, mind)
-    if not allowed:
-        return None, None, error(403, "origin_not_allowed", "This site may not use this mind's chat.")
+def _replay(first: list, events):
+    # Closing the response (a client gone mid-answer) closes the chat generator, which saves what was said.
+    try:
+        yield from first
+        yield from events
+    finally:
+        events.close()
+
+
+def _origin_refused() -> JsonResponse:
+    return error(403, "origin_not_allowed", "This site may not use this mind's chat.")
+
+
+def _checked_visitor(request, cors_origin: str | None) -> Visitor | JsonResponse:
+    """The visitor making this request, or the refusal to send when there is none or the request is forged."""
     visitor = visitor_of(request)
     if visitor is None:
-        return (
-            None,
-            cors_origin,
-            _cors(
-                error(
-                    400,
-                    "bad_request",
-                    "Send the request from the mind's page (X-Minds-Visitor header missing).",
-                ),
-                cors_origin,
-            ),
-        )
+        message = "Send the request from the mind's page (X-Minds-Visitor header missing)."
+        return _cors(error(400, "bad_request", message), cors_origin)
     if request.method == "POST" and forged(request, visitor):
-        return (
-            None,
-            cors_origin,
-            _cors(error(403, "csrf_failed", "This page has expired. Reload it and try again."), cors_origin),
-        )
-    return visitor, cors_origin, None
+        message = "This page has expired. Reload it and try again."
+        return _cors(error(403, "csrf_failed", message), cors_origin)
+    return visitor
 
 
 def _rate_limited(verdict) -> JsonResponse:
-    when = "a minute" if verdict.scope == "minute" else "tomorrow"
+    when = "in a minute" if verdict.scope == "minute" else "tomorrow"
     return error(
         429,
         "rate_limited",
-        f"You're sending messages too quickly. Try again in {when}.",
+        f"You're sending messages too quickly. Try again {when}.",
         {"Retry-After": str(verdict.retry_after)},
     )
 
@@ -200,20 +196,20 @@ def _email_needed(mind: Mind, visitor: Visitor, conversation_id: str | None, ema
     return False
 
 
-@csrf_exempt  # checked in _refuse_forgery: the CSRF token only where the visitor cookie is used (see visitor.py)
+@csrf_exempt  # checked in _checked_visitor: a CSRF token where the visitor cookie is used (see visitor.py)
 @require_http_methods(["POST", "OPTIONS"])
 def public_chat(request, slug: str):
     mind = published_mind_by_slug(slug=slug)
     if mind is None:
         return error(*NO_MIND)
+    cors_origin, allowed = _cross_origin(request, mind)
+    if not allowed:
+        return _origin_refused()
     if request.method == "OPTIONS":
-        cors_origin, allowed = _cross_origin(request, mind)
-        if not allowed:
-            return error(403, "origin_not_allowed", "This site may not use this mind's chat.")
         return _cors(HttpResponse(status=204), cors_origin)
-    visitor, cors_origin, refusal = _refuse_forgery(request, mind)
-    if refusal:
-        return refusal
+    visitor = _checked_visitor(request, cors_origin)
+    if isinstance(visitor, JsonResponse):
+        return visitor
 
     def refuse(status: int, code: str, message: str):
         return _cors(error(status, code, message), cors_origin)
@@ -254,7 +250,7 @@ def public_chat(request, slug: str):
         )
     except NotFound:
         return refuse(404, "not_found", "This conversation no longer exists; start a new one.")
-    return _cors(_answer(events, cors_origin), cors_origin)
+    return _cors(_answer(events), cors_origin)
 
 
 @require_http_methods(["GET", "OPTIONS"])
@@ -263,15 +259,12 @@ def public_conversation(request, slug: str, conversation_id: str):
     mind = published_mind_by_slug(slug=slug)
     if mind is None:
         return error(*NO_MIND)
+    cors_origin, allowed = _cross_origin(request, mind)
+    if not allowed:
+        return _origin_refused()
     if request.method == "OPTIONS":
-        cors_origin, allowed = _cross_origin(request, mind)
-        if not allowed:
-            return error(403, "origin_not_allowed", "This site may not use this mind's chat.")
         return _cors(HttpResponse(status=204), cors_origin)
-    visitor, cors_origin, refusal = _refuse_forgery(request, mind)
-    if refusal is not None and refusal.status_code == 403:
-        return refusal
-    # Without a visitor (no cookie, no header) there is nobody whose conversation this could be.
+    visitor = visitor_of(request)  # without one (no cookie, no header) nobody's conversation is found
     conversation = (
         Conversation.objects.filter(id=conversation_id, mind=mind, visitor_id=visitor.id).first()
         if visitor
@@ -318,16 +311,18 @@ def widget_script(request, slug: str):
     return response
 
 
-@csrf_exempt  # checked in _refuse_forgery, as for the chat
+@csrf_exempt  # checked in _checked_visitor, as for the chat
 @require_http_methods(["POST"])
 def speech(request, slug: str):
     """Reads an answer aloud through the configured OpenAI-compatible speech endpoint (when there is one)."""
     mind = published_mind_by_slug(slug=slug)
     if mind is None or not voice_available(mind):
         return error(404, "not_found", "Voice is not available for this mind.")
-    visitor, _, refusal = _refuse_forgery(request, mind)
-    if refusal:
-        return refusal
+    if not _cross_origin(request, mind)[1]:
+        return _origin_refused()
+    visitor = _checked_visitor(request, None)
+    if isinstance(visitor, JsonResponse):
+        return visitor
     try:
         data = json.loads(request.body or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError):

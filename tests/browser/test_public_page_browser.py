@@ -5,6 +5,7 @@ from playwright.sync_api import expect
 
 from minds.models import Mind
 from tests.corpus_minds import ready_source
+from tests.fakellm import FakeLLM
 from tests.fakesite import FakeSite
 from tests.test_search import LIGHTHOUSES, VOLCANOES
 
@@ -58,6 +59,9 @@ def test_page_streams_an_answer_with_sources_and_keeps_it_after_reload(page, liv
     expect(page.locator(".msg.assistant").last).to_contain_text("3,357", timeout=30_000)
     conversations = mind.conversations.order_by("created_at")
     assert conversations.count() == 2 and all(c.channel == "public" for c in conversations)
+    # On the mind's own site the visitor is the signed HttpOnly cookie (sent with the CSRF token), not the header.
+    assert all(c.visitor_id.startswith("c.") for c in conversations)
+    assert page.evaluate("document.cookie").find("minds_visitor") == -1
 
 
 def test_phone_layout_screenshot(browser, live_server, mind, screenshots):
@@ -96,6 +100,18 @@ def test_rate_limit_is_shown_as_a_readable_message(page, live_server, mind):
     expect(page.locator("#status")).to_contain_text("too quickly", timeout=15_000)
 
 
+def test_model_failure_is_shown_as_a_readable_message(page, live_server, mind, settings):
+    with FakeLLM(fail_with=500) as fake:
+        settings.OPENAI_BASE_URL = fake.base_url
+        page.goto(f"{live_server.url}/m/{mind.slug}")
+        page.get_by_role("button", name="Who invented the Fresnel lens?").click()
+        expect(page.locator("#status")).to_contain_text("unavailable", timeout=15_000)
+        expect(page.locator(".msg.assistant.error")).to_have_count(1)
+    # The question was kept: after a reload it is still there.
+    page.reload()
+    expect(page.locator(".msg.user")).to_have_text(["Who invented the Fresnel lens?"], timeout=15_000)
+
+
 def test_unpublished_mind_is_a_404_page(page, live_server, mind):
     Mind.objects.filter(id=mind.id).update(is_published=False)
     response = page.goto(f"{live_server.url}/m/{mind.slug}")
@@ -126,7 +142,9 @@ def test_widget_opens_on_an_allowed_origin_and_not_elsewhere(page, live_server, 
         frame.get_by_role("button", name="Who invented the Fresnel lens?").click()
         expect(frame.locator(".msg.assistant").last).to_contain_text("Fresnel", timeout=30_000)
         page.screenshot(path=str(screenshots / "widget-open.png"))
-        assert mind.conversations.get().channel == "widget"
+        conversation = mind.conversations.get()
+        # In the third-party iframe the browser withholds the SameSite cookie: the page's own id identifies it.
+        assert conversation.channel == "widget" and not conversation.visitor_id.startswith("c.")
 
         messages = []
         page.on("console", lambda message: messages.append(message.text))
