@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from apikeys.authentication import ApiKeyPrincipal
 from config.api.errors import NotFound
@@ -66,7 +66,8 @@ def chatlogs(
     if end is not None:
         conversations = conversations.filter(created_at__lte=datetime.fromtimestamp(end, tz=UTC))
     if user_id:
-        conversations = conversations.filter(member_id=user_id)
+        # chatlog_data reports a member's id for API chats and the visitor's id for public/widget chats.
+        conversations = conversations.filter(Q(member_id=user_id) | Q(visitor_id=user_id))
     conversations = conversations.order_by("-created_at", "-id").prefetch_related(
         Prefetch("messages", queryset=Message.objects.order_by("created_at", "id"))
     )
