@@ -52,7 +52,7 @@ def api_key_create(
     if expires_in_days is not None:
         expires_at = timezone.now() + timedelta(days=expires_in_days)
     if allowed_mind_ids:
-        from minds.models import Mind  # noqa: PLC0415 - keys may be created before any mind exists
+        from minds.models import Mind  # keys may be created before any mind exists
 
         known = set(
             Mind.objects.filter(workspace=workspace, id__in=allowed_mind_ids).values_list("id", flat=True)

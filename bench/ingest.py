@@ -29,7 +29,7 @@ class Worker:
 
     def __init__(self):
         env = {**os.environ, "REDIS_URL": BENCH_REDIS, "DB_CONN_MAX_AGE": "0"}
-        self.log = open(ROOT / ".data" / "bench-worker.log", "wb")  # noqa: SIM115
+        self.log = open(ROOT / ".data" / "bench-worker.log", "wb")
         self.proc = subprocess.Popen(
             [
                 sys.executable,

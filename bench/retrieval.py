@@ -254,7 +254,7 @@ def main():
     parser.add_argument("--write")
     args = parser.parse_args()
     use_bench_database("bench_retrieval")
-    import csv  # noqa: E401
+    import csv
     import io
     import zipfile
 

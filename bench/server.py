@@ -27,7 +27,7 @@ class Gunicorn:
             "WEB_THREADS": str(threads),
             "DJANGO_DEBUG": "0",
         }
-        self.log = open(ROOT / ".data" / "bench-gunicorn.log", "wb")  # noqa: SIM115
+        self.log = open(ROOT / ".data" / "bench-gunicorn.log", "wb")
         self.proc = subprocess.Popen(
             [
                 sys.executable,

@@ -18,8 +18,8 @@ def mind_list(*, principal: ApiKeyPrincipal) -> QuerySet[Mind]:
     minds = Mind.objects.filter(workspace=principal.workspace)
     if principal.allowed_mind_ids:
         minds = minds.filter(id__in=principal.allowed_mind_ids)
-    from conversations.models import Conversation  # noqa: PLC0415 - those apps import minds
-    from knowledge.models import Source  # noqa: PLC0415
+    from conversations.models import Conversation  # those apps import minds
+    from knowledge.models import Source
 
     # Correlated subqueries, evaluated only for the rows of the page (a JOIN + GROUP BY would count every row).
     sources = (
@@ -70,7 +70,7 @@ def mind_detail_counts(*, mind: Mind) -> dict:
 
 
 def workspace_usage(*, workspace: Workspace) -> dict:
-    from knowledge.models import Source  # noqa: PLC0415 - knowledge imports minds
+    from knowledge.models import Source  # knowledge imports minds
 
     # Both counts in one round trip.
     counts = (

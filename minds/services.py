@@ -88,7 +88,7 @@ def mind_update(*, mind: Mind, data: dict[str, Any]) -> Mind:
 
 def mind_delete(*, mind: Mind) -> str:
     """Deletes the mind with its sources, chunks, conversations and stored files."""
-    from knowledge.services import mind_files_delete  # noqa: PLC0415 - knowledge depends on minds, not the reverse
+    from knowledge.services import mind_files_delete  # knowledge depends on minds, not the reverse
 
     mind_id = mind.id
     with transaction.atomic():

@@ -43,7 +43,7 @@ class WorkerProcess:
             "WEBHOOK_RETRY_BASE_SECONDS": "0.2",
             **self.extra_env,
         }
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the worker's lifetime
+        self._log = open(self.log_path, "ab")  # kept open for the worker's lifetime
         start_offset = self.log_path.stat().st_size
         self.proc = subprocess.Popen(
             [
