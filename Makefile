@@ -55,4 +55,5 @@ bench-quality: install
 
 clean-data:
 	-$(PY) scripts/devdb.py stop
+	-$(PY) scripts/devredis.py stop
 	rm -rf .data

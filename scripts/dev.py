@@ -1,4 +1,4 @@
-"""`make dev`: database, migrations, a demo key, then web + Celery worker + beat until Ctrl-C."""
+"""`make dev`: Redis and database, migrations, a demo key, then web + Celery worker + beat until Ctrl-C."""
 
 import os
 import signal
@@ -6,7 +6,14 @@ import subprocess
 import sys
 import time
 
-from services import PY, ROOT, require_redis, start_embedded_db_if_needed, stop_embedded_db
+from services import (
+    PY,
+    ROOT,
+    redis_url_or_embedded,
+    start_embedded_db_if_needed,
+    stop_embedded_db,
+    stop_embedded_redis,
+)
 
 
 def manage(*args: str, capture: bool = False) -> str:
@@ -17,8 +24,9 @@ def manage(*args: str, capture: bool = False) -> str:
 def main() -> int:
     port = os.environ.get("PORT", "8000")
     os.environ.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
-    require_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    started_db = start_embedded_db_if_needed()
+    # Exported before anything starts: migrate, the web server, the worker and beat all read it.
+    os.environ["REDIS_URL"], started_redis = redis_url_or_embedded("REDIS_URL", db=0)
+    started_db = False
     children: list[subprocess.Popen] = []
 
     def shutdown(*_):
@@ -32,11 +40,14 @@ def main() -> int:
                 child.kill()
         if started_db:
             stop_embedded_db()
+        if started_redis:
+            stop_embedded_redis()
         sys.exit(0)
 
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
     try:
+        started_db = start_embedded_db_if_needed()
         manage("migrate", "--noinput", "-v", "0")
         manage("collectstatic", "--noinput", "-v", "0")
         key = manage("seed_demo", capture=True).strip().splitlines()[-1]

@@ -1,4 +1,4 @@
-"""Shared start-up checks for `make dev` and `make test`: Redis reachable, database up."""
+"""Shared start-up for `make dev` and `make test`: the configured Redis reachable or the embedded one, database up."""
 
 import os
 import subprocess
@@ -6,11 +6,13 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
+import devredis
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 
-def require_redis(url: str) -> None:
+def require_redis(url: str, variable: str) -> None:
     import redis
 
     try:
@@ -19,9 +21,25 @@ def require_redis(url: str) -> None:
         parsed = urlparse(url)
         sys.exit(
             f"Redis is not reachable at {parsed.hostname}:{parsed.port or 6379} ({exc.__class__.__name__}). "
-            "Start it with `redis-server --daemonize yes` (Debian: apt-get install redis-server) "
-            "or set REDIS_URL to a running Redis."
+            f"Start it, point {variable} at a running Redis, or unset {variable} to use the embedded Redis."
         )
+
+
+def redis_url_or_embedded(variable: str, db: int) -> tuple[str, bool]:
+    """The Redis of `variable` when it is set (checked reachable), else a db of the embedded Redis, started if it
+    is not running; True when this call started it."""
+    url = os.environ.get(variable)
+    if url:
+        require_redis(url, variable)
+        return url, False
+    started = not devredis.is_running()
+    if started:
+        devredis.start()
+    return devredis.url(db), started
+
+
+def stop_embedded_redis() -> None:
+    devredis.stop()
 
 
 def start_embedded_db_if_needed() -> bool:

@@ -4,7 +4,9 @@ Loaded with `-p tests.envplugin` (pyproject addopts): a plugin is imported befor
 settings, which a conftest.py is not.
 
 Tests use their own Redis database (TEST_REDIS_URL, default db 15) so they never touch a dev server's
-queues or counters, and their own PostgreSQL database (MINDS_TEST_DB, default test_minds).
+queues or counters, and their own PostgreSQL database (MINDS_TEST_DB, default test_minds). `make test` sets
+TEST_REDIS_URL to db 15 of the embedded Redis (scripts/devredis.py) when it is not set; a bare `pytest` falls back
+to a Redis on 127.0.0.1:6379.
 """
 
 import os
