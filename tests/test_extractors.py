@@ -1,5 +1,6 @@
-"""Extractors and chunking on files the tests make themselves (the corpus files run end to end elsewhere)."""
+"""Extractors and chunking on files the tests make themselves (the real files run end to end elsewhere)."""
 
+import io
 import zipfile
 
 import pytest
@@ -12,7 +13,7 @@ from knowledge.extractors.base import ExtractionError, Segment
 from knowledge.extractors.detect import detect_file
 from knowledge.extractors.feed import latest_episode
 from knowledge.extractors.youtube import video_id
-from tests.corpus import corpus_file
+from tests.realfiles import two_column_pdf
 
 
 def words(text: str) -> int:
@@ -20,14 +21,14 @@ def words(text: str) -> int:
 
 
 def test_owner_password_only_pdf_opens_and_user_password_fails(tmp_path):
-    writer = PdfWriter(clone_from=PdfReader(corpus_file("pdf/two-column-lorem.pdf")))
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(two_column_pdf())))
     writer.encrypt(user_password="", owner_password="owner-secret")
     owner_only = tmp_path / "owner.pdf"
     writer.write(owner_only)
     extracted = extract_file(str(owner_only), "pdf")
     assert extracted.page_count == 3 and "Lorem" in extracted.text
 
-    writer = PdfWriter(clone_from=PdfReader(corpus_file("pdf/two-column-lorem.pdf")))
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(two_column_pdf())))
     writer.encrypt(user_password="user-secret", owner_password="owner-secret")
     locked = tmp_path / "locked.pdf"
     writer.write(locked)
@@ -105,7 +106,7 @@ def test_empty_text_fails_as_empty_content(data):
 
 
 def test_detection_uses_bytes_not_names():
-    pdf = corpus_file("pdf/two-column-lorem.pdf").read_bytes()[:8192]
+    pdf = two_column_pdf()[:8192]
     assert detect_file(pdf, "notes.txt").kind == "pdf"
     assert detect_file(b"# Title\n\ntext", "readme.md").kind == "md"
     assert detect_file(b"# Title\n\ntext", "readme.pdf").kind == "txt"

@@ -1,9 +1,11 @@
 """Ingestion end to end: the API, a real Celery worker, real parsers, the real local embedding model, pgvector.
 
-Every file of the shared corpus ends `ready` with chunks or `failed` with the right code; URL sources are served
+Every real file (tests/realfiles.py) ends `ready` with chunks or `failed` with the right code; URL sources are served
 by a local site (the SSRF guard lets the worker reach loopback only because the test worker sets
 SSRF_ALLOW_LOOPBACK=1, which is off by default — tests/test_safe_http.py proves loopback is refused then).
 """
+
+from pathlib import Path
 
 import pytest
 from django.db.models import Count
@@ -11,7 +13,7 @@ from django.db.models import Count
 from knowledge import pipeline
 from knowledge.models import Chunk, Source
 from minds.models import Mind
-from tests.corpus import corpus_file
+from tests import realfiles
 from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -28,13 +30,12 @@ def knowledge(mind):
     return f"/api/v1/minds/{mind.id}/knowledge"
 
 
-def add_file(api, mind, relative: str) -> str:
-    path = corpus_file(relative)
-    uploaded = api.upload(f"{knowledge(mind)}/upload", path.name, path.read_bytes())
-    assert uploaded.status_code == 201, (relative, uploaded.json())
+def add_file(api, mind, name: str, content: bytes) -> str:
+    uploaded = api.upload(f"{knowledge(mind)}/upload", name, content)
+    assert uploaded.status_code == 201, (name, uploaded.json())
     kind = "podcast" if uploaded.json()["category"] == "audio" else "document"
     created = api.post(knowledge(mind), {"type": kind, "fileUrl": uploaded.json()["fileUrl"]})
-    assert created.status_code == 201, (relative, created.json())
+    assert created.status_code == 201, (name, created.json())
     return created.json()["source"]["id"]
 
 
@@ -49,74 +50,101 @@ def wait_finished(api, mind, source_ids: list[str], timeout: float = 240) -> dic
     return {sid: api.get(f"{knowledge(mind)}/{sid}").json()["source"] for sid in source_ids}
 
 
-CORPUS_OUTCOMES = {
-    "pdf/two-column-lorem.pdf": ("ready", None),
-    "pdf/faa-amt-handbook-page.pdf": ("ready", None),
-    "pdf/malformed-broken-xref-issue297.pdf": ("ready", None),
-    "pdf/encrypted-userpw-openpassword.pdf": ("failed", "pdf_encrypted"),
-    "pdf/scanned-no-text-layer-ocr_test.pdf": ("failed", "no_text_layer"),
-    "docx/word_sample-headings-table-image.docx": ("ready", None),
-    "docx/word_tables-merged-cells.docx": ("ready", None),
-    "markdown/pgvector-README.md": ("ready", None),
-    "markdown/wikipedia-ibm-excerpt.md": ("ready", None),
-    "txt/wikipedia-iwan-roberts-mojibake.txt": ("ready", None),
-    "txt/edgecase-empty.txt": ("failed", "empty_content"),
-    "audio/sense_and_sensibility_01_austen_64kb-0870.wav": ("ready", None),
-    "audio/jfk.flac": ("ready", None),
+COMMITTED = [  # under tests/fixtures/
+    "pdf/faa-amt-handbook-page.pdf",
+    "pdf/malformed-broken-xref-issue297.pdf",
+    "pdf/scanned-no-text-layer-ocr_test.pdf",
+    "docx/word_sample-headings-table-image.docx",
+    "docx/word_tables-merged-cells.docx",
+    "markdown/pgvector-README.md",
+    "audio/sense_and_sensibility_01_austen_64kb-0870.wav",
+    "audio/jfk.flac",
+]
+GENERATED = {
+    "two-column-lorem.pdf": realfiles.two_column_pdf,
+    "encrypted-userpw-openpassword.pdf": realfiles.password_pdf,
+    "company-article.md": realfiles.prose_markdown,
+    "pasted-mojibake.txt": realfiles.mojibake_text,
+    "edgecase-empty.txt": lambda: b"",
 }
 
 
-def test_every_corpus_file_ends_ready_with_chunks_or_failed_with_its_code(api, mind, celery_worker):
-    ids = {relative: add_file(api, mind, relative) for relative in CORPUS_OUTCOMES}
+def real_files() -> dict[str, bytes]:
+    """Upload name → content, for every committed and generated real file."""
+    files = {Path(relative).name: realfiles.fixture(relative).read_bytes() for relative in COMMITTED}
+    return files | {name: write() for name, write in GENERATED.items()}
+
+
+OUTCOMES = {
+    "two-column-lorem.pdf": ("ready", None),
+    "faa-amt-handbook-page.pdf": ("ready", None),
+    "malformed-broken-xref-issue297.pdf": ("ready", None),
+    "encrypted-userpw-openpassword.pdf": ("failed", "pdf_encrypted"),
+    "scanned-no-text-layer-ocr_test.pdf": ("failed", "no_text_layer"),
+    "word_sample-headings-table-image.docx": ("ready", None),
+    "word_tables-merged-cells.docx": ("ready", None),
+    "pgvector-README.md": ("ready", None),
+    "company-article.md": ("ready", None),
+    "pasted-mojibake.txt": ("ready", None),
+    "edgecase-empty.txt": ("failed", "empty_content"),
+    "sense_and_sensibility_01_austen_64kb-0870.wav": ("ready", None),
+    "jfk.flac": ("ready", None),
+}
+
+
+def chunk_text(source_id: str) -> str:
+    return " ".join(
+        Chunk.objects.filter(source_id=source_id).order_by("ordinal").values_list("content", flat=True)
+    )
+
+
+def test_every_real_file_ends_ready_with_chunks_or_failed_with_its_code(api, mind, celery_worker):
+    ids = {name: add_file(api, mind, name, content) for name, content in real_files().items()}
     sources = wait_finished(api, mind, list(ids.values()), timeout=300)
-    outcomes = {rel: (sources[sid]["status"], sources[sid]["errorCode"]) for rel, sid in ids.items()}
-    assert outcomes == CORPUS_OUTCOMES, celery_worker.log_text()
-    for relative, source_id in ids.items():
+    outcomes = {name: (sources[sid]["status"], sources[sid]["errorCode"]) for name, sid in ids.items()}
+    assert outcomes == OUTCOMES, celery_worker.log_text()
+    for name, source_id in ids.items():
         source = sources[source_id]
         chunks = Chunk.objects.filter(source_id=source_id)
         if source["status"] == "ready":
-            assert source["chunkCount"] == chunks.count() > 0, relative
-            assert source["tokenCount"] > 0 and source["embeddingModel"], relative
+            assert source["chunkCount"] == chunks.count() > 0, name
+            assert source["tokenCount"] > 0 and source["embeddingModel"], name
             assert source["readyAt"] and source["processingStartedAt"] and source["attempts"] == 1
             assert not chunks.filter(search_vector__isnull=True).exists()
         else:
-            assert chunks.count() == 0 and source["failedAt"], relative
+            assert chunks.count() == 0 and source["failedAt"], name
             assert source["errorMessage"] and "Traceback" not in source["errorMessage"]
 
-    two_column = Chunk.objects.filter(source_id=ids["pdf/two-column-lorem.pdf"])
-    assert sources[ids["pdf/two-column-lorem.pdf"]]["pageCount"] == 3
+    two_column = Chunk.objects.filter(source_id=ids["two-column-lorem.pdf"])
+    assert sources[ids["two-column-lorem.pdf"]]["pageCount"] == 3
     assert set(two_column.values_list("page", flat=True)) == {1, 2, 3}
-    malformed = " ".join(
-        Chunk.objects.filter(source_id=ids["pdf/malformed-broken-xref-issue297.pdf"]).values_list(
-            "content", flat=True
-        )
-    )
-    assert "test example" in malformed.lower()
-    headings = Chunk.objects.filter(source_id=ids["markdown/pgvector-README.md"]).exclude(heading_path="")
+    text = chunk_text(ids["two-column-lorem.pdf"])
+    markers = ["Alpha1", "Beta1", "Alpha2", "Beta2", "Alpha3", "Beta3"]
+    assert [text.index(m) for m in markers] == sorted(text.index(m) for m in markers)  # column by column
+    assert "test example" in chunk_text(ids["malformed-broken-xref-issue297.pdf"]).lower()
+    assert "elastic stop nut" in chunk_text(ids["faa-amt-handbook-page.pdf"]).lower()
+    headings = Chunk.objects.filter(source_id=ids["pgvector-README.md"]).exclude(heading_path="")
     assert headings.exists()
-    docx_text = " ".join(
-        Chunk.objects.filter(source_id=ids["docx/word_sample-headings-table-image.docx"]).values_list(
-            "content", flat=True
-        )
-    )
-    assert "|" in docx_text  # the table survived as rows
+    assert Chunk.objects.filter(
+        source_id=ids["company-article.md"], heading_path="The Company > Research"
+    ).exists()
+    assert "|" in chunk_text(ids["word_sample-headings-table-image.docx"])  # the table survived as rows
+    assert "derby" in chunk_text(ids["pasted-mojibake.txt"])
 
-    # Audio: transcribed with timestamps, containing the reference words.
+    # Audio: transcribed with timestamps, containing the reference words (tests/fixtures/audio/transcripts.tsv).
     references = {
-        "audio/sense_and_sensibility_01_austen_64kb-0870.wav": ["dashwood", "leisure", "prudently"],
-        "audio/jfk.flac": ["fellow americans", "ask not", "your country"],
+        "sense_and_sensibility_01_austen_64kb-0870.wav": ["dashwood", "leisure", "prudently"],
+        "jfk.flac": ["fellow americans", "ask not", "your country"],
     }
-    for relative, words in references.items():
-        source = sources[ids[relative]]
+    for name, words in references.items():
+        source = sources[ids[name]]
         assert source["durationSeconds"] and source["durationSeconds"] > 3
-        transcript = " ".join(
-            Chunk.objects.filter(source_id=ids[relative]).values_list("content", flat=True)
-        ).lower()
+        transcript = chunk_text(ids[name]).lower()
         for word in words:
-            assert word in transcript, (relative, transcript)
-        first = Chunk.objects.filter(source_id=ids[relative]).order_by("ordinal").first()
+            assert word in transcript, (name, transcript)
+        first = Chunk.objects.filter(source_id=ids[name]).order_by("ordinal").first()
         assert first.start_seconds is not None and first.end_seconds > first.start_seconds
-    assert Source.objects.get(id=ids["audio/jfk.flac"]).transcribing_started_at is not None
+    assert Source.objects.get(id=ids["jfk.flac"]).transcribing_started_at is not None
 
 
 def test_text_source_processing_twice_gives_the_same_chunks(api, mind, celery_worker):

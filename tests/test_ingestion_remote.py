@@ -11,9 +11,9 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from knowledge.models import Chunk, Source, WebhookDelivery
 from minds.models import Mind
-from tests.corpus import corpus_file
 from tests.fakesite import FakeSite
 from tests.helpers import wait_for
+from tests.realfiles import article_html, fixture, two_column_pdf
 from tests.test_ingestion_e2e import knowledge, wait_finished
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -31,15 +31,11 @@ def loopback_allowed(settings):
 
 def test_web_page_and_pdf_behind_a_redirect(api, mind, celery_worker, loopback_allowed):
     with FakeSite() as site:
-        site.route(
-            "/duck",
-            corpus_file("html/wikipedia-duck.html").read_bytes(),
-            content_type="text/html; charset=utf-8",
-        )
+        site.route("/duck", article_html(), content_type="text/html; charset=utf-8")
         site.route("/paper", status=302, headers={"Location": "/files/paper.pdf"})
         site.route(
             "/files/paper.pdf",
-            corpus_file("pdf/two-column-lorem.pdf").read_bytes(),
+            two_column_pdf(),
             content_type="application/pdf",
         )
         site.route("/missing", "gone", status=404)
@@ -50,9 +46,11 @@ def test_web_page_and_pdf_behind_a_redirect(api, mind, celery_worker, loopback_a
         sources = wait_finished(api, mind, ids)
     page, paper, missing = (sources[i] for i in ids)
     assert page["status"] == "ready", page
-    assert page["metadata"]["title"] == "Duck - Wikipedia"
+    assert page["metadata"]["title"] == "Duck - Open Field Guide"
     text = " ".join(Chunk.objects.filter(source_id=page["id"]).values_list("content", flat=True))
-    assert "Anatidae" in text and "Jump to content" not in text  # main content, without the navigation
+    assert "Anatidae" in text and "Mallard" in text  # the article and its tables
+    for clutter in ("Jump to content", "Portal section", "Search the guide", "Privacy policy"):
+        assert clutter not in text  # without the navigation, search form and footer
     assert set(Chunk.objects.filter(source_id=page["id"]).values_list("url", flat=True)) == {page["url"]}
     assert paper["status"] == "ready" and paper["pageCount"] == 3
     assert (
@@ -67,7 +65,7 @@ def test_podcast_feed_takes_the_latest_episode(api, mind, celery_worker, loopbac
         site.route("/old.wav", b"not audio")
         site.route(
             "/episode.wav",
-            corpus_file("audio/sense_and_sensibility_01_austen_64kb-0870.wav").read_bytes(),
+            fixture("audio/sense_and_sensibility_01_austen_64kb-0870.wav").read_bytes(),
             content_type="audio/wav",
         )
         feed = f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Readings</title>

@@ -8,8 +8,8 @@ from docx import Document
 
 from knowledge.models import Chunk, Source, UploadedFile
 from minds.models import Mind
-from tests.corpus import corpus_file
 from tests.helpers import KeyedClient, assert_error, make_key
+from tests.realfiles import fixture, two_column_pdf
 
 pytestmark = pytest.mark.django_db
 
@@ -152,7 +152,7 @@ def test_per_mind_and_workspace_source_limits(api, mind, workspace):
 
 
 def test_upload_decides_type_from_content_and_document_source_uses_it(api, mind):
-    pdf = corpus_file("pdf/two-column-lorem.pdf").read_bytes()
+    pdf = two_column_pdf()
     response = upload(api, mind, "renamed.txt", pdf)  # the name lies; the bytes are a PDF
     assert response.status_code == 201, response.json()
     data = response.json()
@@ -181,7 +181,7 @@ def test_upload_docx_and_audio_categories(api, mind):
         api,
         mind,
         "speech.wav",
-        corpus_file("audio/sense_and_sensibility_01_austen_64kb-0870.wav").read_bytes(),
+        fixture("audio/sense_and_sensibility_01_austen_64kb-0870.wav").read_bytes(),
     )
     assert wav.status_code == 201 and wav.json()["category"] == "audio"
     # An audio file is not a document, and a document is not a podcast.

@@ -13,7 +13,7 @@ from youtube_transcript_api._errors import TranscriptsDisabled
 from knowledge import pipeline
 from knowledge.models import Chunk, Source
 from minds.models import Mind
-from tests.corpus import corpus_file
+from tests.realfiles import fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +69,7 @@ def test_without_captions_the_audio_is_downloaded_and_transcribed(
             return False
 
         def extract_info(self, url, download=True):
-            shutil.copy(corpus_file("audio/sense_and_sensibility_01_austen_64kb-0870.wav"), self.target)
+            shutil.copy(fixture("audio/sense_and_sensibility_01_austen_64kb-0870.wav"), self.target)
             return {"id": "dQw4w9WgXcQ", "ext": "wav"}
 
         def prepare_filename(self, info):
