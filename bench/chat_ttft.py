@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
-from common import CORPUS, machine, scifact_abstracts, use_bench_database
+from common import SCIFACT, bench_data, machine, scifact_abstracts, use_bench_database
 from corpora import embed_cached
 from retrieval import copy_chunks, percentiles, rebuild_indexes
 from server import Gunicorn
@@ -146,12 +146,13 @@ def main():
     parser.add_argument("--questions", type=int, default=100)
     parser.add_argument("--write")
     args = parser.parse_args()
+    (scifact,) = bench_data(SCIFACT)
     url = use_bench_database("bench_chat")
     from accounts.models import Workspace
     from apikeys.services import api_key_create
     from minds.models import Mind
 
-    with zipfile.ZipFile(CORPUS / "qa" / "scifact" / "scifact-dev.zip") as archive:
+    with zipfile.ZipFile(scifact) as archive:
         claims = [
             row["claim"]
             for row in csv.DictReader(io.TextIOWrapper(archive.open("claims_train.csv"), encoding="utf-8"))

@@ -1,4 +1,7 @@
-"""Shared set-up for benchmarks: a dedicated database on the embedded PostgreSQL, Django, real sample text."""
+"""Shared set-up for benchmarks: a dedicated database on the embedded PostgreSQL, Django, real sample text.
+
+The large real data sets (SciFact, XQuAD, the real-file corpus) are read from BENCH_DATA, by default
+`../shared/corpus` beside the repository; the tests never read it (they use tests/fixtures/)."""
 
 import ast
 import csv
@@ -11,8 +14,31 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus"
+BENCH_DATA = Path(os.environ.get("BENCH_DATA") or ROOT.parent / "shared" / "corpus").resolve()
+SCIFACT = "qa/scifact/scifact-dev.zip"
+XQUAD = "qa/xquad-en/xquad.en.json"
 sys.path.insert(0, str(ROOT))
+
+
+def bench_data(*relatives: str) -> list[Path]:
+    """The files `relatives` of BENCH_DATA. A missing one is not a crash: the script says which files are missing
+    and how to point BENCH_DATA at them, and exits with status 2 (scripts check all theirs before any work)."""
+    missing = [relative for relative in relatives if not (BENCH_DATA / relative).is_file()]
+    if missing:
+        script = Path(sys.argv[0]).name
+        print(
+            "\n".join(
+                [
+                    f"{script}: benchmark data not found under BENCH_DATA={BENCH_DATA}:",
+                    *(f"  missing {relative}" for relative in missing),
+                    "Set BENCH_DATA to the folder that holds them (default: ../shared/corpus beside the repository),",
+                    f"e.g. BENCH_DATA=/path/to/corpus .venv/bin/python bench/{script}",
+                ]
+            ),
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    return [BENCH_DATA / relative for relative in relatives]
 
 
 def use_bench_database(name: str) -> str:
@@ -51,7 +77,8 @@ def machine() -> str:
 
 def scifact_abstracts(limit: int | None = None) -> list[tuple[str, str]]:
     """(title, abstract) pairs of real scientific abstracts from the SciFact corpus."""
-    with zipfile.ZipFile(CORPUS / "qa" / "scifact" / "scifact-dev.zip") as archive:
+    (path,) = bench_data(SCIFACT)
+    with zipfile.ZipFile(path) as archive:
         with archive.open("corpus_train.csv") as handle:
             rows = csv.DictReader(io.TextIOWrapper(handle, encoding="utf-8"))
             out = []

@@ -20,7 +20,7 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
-from common import CORPUS, machine, use_bench_database
+from common import SCIFACT, XQUAD, bench_data, machine, use_bench_database
 from corpora import index_documents
 
 STOP = set(
@@ -67,7 +67,8 @@ def ndcg_at_10(ranked: list[str], relevant: set[str]) -> float:
 
 
 def scifact():
-    with zipfile.ZipFile(CORPUS / "qa" / "scifact" / "scifact-dev.zip") as archive:
+    (path,) = bench_data(SCIFACT)
+    with zipfile.ZipFile(path) as archive:
         corpus = list(csv.DictReader(io.TextIOWrapper(archive.open("corpus_train.csv"), encoding="utf-8")))
         claims = list(csv.DictReader(io.TextIOWrapper(archive.open("claims_train.csv"), encoding="utf-8")))
     docs = {}
@@ -152,7 +153,8 @@ def run_xquad(max_questions: int) -> list[str]:
     from knowledge.models import Chunk
     from knowledge.search import search_chunks
 
-    data = json.loads((CORPUS / "qa" / "xquad-en" / "xquad.en.json").read_text())
+    (path,) = bench_data(XQUAD)
+    data = json.loads(path.read_text())
     documents, questions = [], []
     for article in data["data"]:
         for i, paragraph in enumerate(article["paragraphs"]):
@@ -204,6 +206,7 @@ def main():
     parser.add_argument("--questions", type=int, default=10_000)
     parser.add_argument("--write")
     args = parser.parse_args()
+    bench_data(SCIFACT, XQUAD)  # both up front: a missing one must not surface after the SciFact run
     use_bench_database("bench_quality")
     lines = [
         "# Retrieval and answer quality",

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
-from common import machine, scifact_abstracts, use_bench_database
+from common import SCIFACT, bench_data, machine, scifact_abstracts, use_bench_database
 from corpora import embed_cached
 
 OTHER_MINDS = 2
@@ -253,17 +253,16 @@ def main():
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--write")
     args = parser.parse_args()
+    (scifact,) = bench_data(SCIFACT)
     use_bench_database("bench_retrieval")
     import csv
     import io
     import zipfile
 
-    from common import CORPUS
-
     from accounts.models import Workspace
     from minds.models import Mind
 
-    with zipfile.ZipFile(CORPUS / "qa" / "scifact" / "scifact-dev.zip") as archive:
+    with zipfile.ZipFile(scifact) as archive:
         claims = [
             row["claim"]
             for row in csv.DictReader(io.TextIOWrapper(archive.open("claims_train.csv"), encoding="utf-8"))
