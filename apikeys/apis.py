@@ -71,7 +71,9 @@ class ApiKeyListApi(WorkspaceApiView):
     )
     def get(self, request):
         return success(
-            apiKeys=ApiKeySerializer(selectors.api_key_list(workspace=self.workspace), many=True).data
+            apiKeys=ApiKeySerializer(
+                selectors.api_key_list(workspace=self.workspace, principal=self.principal), many=True
+            ).data
         )
 
     @extend_schema(
@@ -91,6 +93,7 @@ class ApiKeyListApi(WorkspaceApiView):
             expires_at=data.get("expiresAt"),
             expires_in_days=data.get("expiresInDays"),
             allowed_mind_ids=data.get("mindIds"),
+            creator=self.principal,
         )
         # The plaintext is returned here once and never again.
         return success(201, apiKey=ApiKeySerializer(created.api_key).data, key=created.plaintext)
@@ -109,5 +112,5 @@ class ApiKeyDetailApi(WorkspaceApiView):
         },
     )
     def delete(self, request, key_id: str):
-        api_key = services.api_key_revoke(workspace=self.workspace, key_id=key_id)
+        api_key = services.api_key_revoke(workspace=self.workspace, key_id=key_id, actor=self.principal)
         return success(revoked=True, id=api_key.id)

@@ -1,6 +1,8 @@
 """`Authorization: Bearer tr_live_…` or `X-API-KEY: tr_live_…`."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
 
 from django.core.cache import cache
 from django.utils import timezone
@@ -34,6 +36,7 @@ class ApiKeyPrincipal:
     member: Member
     scopes: frozenset[str]
     allowed_mind_ids: frozenset[str] = field(default_factory=frozenset)
+    expires_at: datetime | None = None
     is_authenticated: bool = True
 
     def has_scope(self, scope: str) -> bool:
@@ -41,6 +44,11 @@ class ApiKeyPrincipal:
 
     def can_access_mind(self, mind_id: str) -> bool:
         return not self.allowed_mind_ids or mind_id in self.allowed_mind_ids
+
+    @cached_property
+    def group_ids(self) -> frozenset[str]:
+        """The groups of the key's member (its api-user); read once per request, only when a check needs it."""
+        return frozenset(self.member.groups.values_list("id", flat=True))
 
 
 def key_from_headers(meta: dict) -> str | None:
@@ -70,6 +78,7 @@ def principal_for_key(plaintext: str) -> ApiKeyPrincipal:
         member=api_key.member,
         scopes=frozenset(api_key.scopes),
         allowed_mind_ids=frozenset(api_key.allowed_mind_ids or []),
+        expires_at=api_key.expires_at,
     )
 
 

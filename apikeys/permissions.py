@@ -1,13 +1,7 @@
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
-
-class InsufficientScope(exceptions.PermissionDenied):
-    error_code = "insufficient_scope"
-
-    def __init__(self, scope: str):
-        super().__init__(f"This API key lacks the `{scope}` scope.")
-        self.error_details = {"requiredScope": scope}
+from apikeys.errors import InsufficientScope
 
 
 class HasRequiredScopes(BasePermission):

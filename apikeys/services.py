@@ -5,8 +5,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Member, Workspace
+from apikeys.authentication import ApiKeyPrincipal
+from apikeys.errors import InsufficientScope
 from apikeys.hashing import generate_plaintext_key, hash_key
 from apikeys.models import ALL_SCOPES, ApiKey
+from apikeys.selectors import keys_within_reach
 from config.api.errors import LimitExceeded, NotFound, ValidationFailed
 
 
@@ -39,7 +42,10 @@ def api_key_create(
     expires_at: datetime | None = None,
     expires_in_days: int | None = None,
     allowed_mind_ids: list[str] | None = None,
+    creator: ApiKeyPrincipal | None = None,
 ) -> CreatedKey:
+    """Creates a key. `creator` is the key asking for it (None from the admin or the command line): a key can only
+    hand on what it has, so the new key's scopes, minds and lifetime must lie within the creator's."""
     # Lock the workspace row so two concurrent creations cannot both pass the limit check.
     workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
     live = ApiKey.objects.live().filter(workspace=workspace).count()
@@ -51,6 +57,14 @@ def api_key_create(
         )
     if expires_in_days is not None:
         expires_at = timezone.now() + timedelta(days=expires_in_days)
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationFailed(
+            "expiresAt is in the past; a key must expire in the future.",
+            details={"fields": {"expiresAt": ["Must be in the future."]}},
+        )
+    scopes = parse_scopes(scopes)
+    if creator is not None:
+        allowed_mind_ids, expires_at = _within_creator_reach(creator, scopes, allowed_mind_ids, expires_at)
     if allowed_mind_ids:
         from minds.models import Mind  # keys may be created before any mind exists
 
@@ -68,7 +82,7 @@ def api_key_create(
         name=name,
         key_hash=hash_key(plaintext),
         last4=plaintext[-4:],
-        scopes=parse_scopes(scopes),
+        scopes=scopes,
         allowed_mind_ids=list(allowed_mind_ids or []),
         expires_at=expires_at,
     )
@@ -79,8 +93,44 @@ def api_key_create(
     return CreatedKey(api_key=api_key, plaintext=plaintext)
 
 
-def api_key_revoke(*, workspace: Workspace, key_id: str) -> ApiKey:
-    api_key = ApiKey.objects.filter(workspace=workspace, id=key_id, revoked_at__isnull=True).first()
+def _within_creator_reach(
+    creator: ApiKeyPrincipal, scopes: list[str], mind_ids: list[str] | None, expires_at: datetime | None
+) -> tuple[list[str] | None, datetime | None]:
+    """The new key's mind restriction and expiry, narrowed to the creator's; refuses anything beyond them.
+
+    Omitted restrictions are inherited (a restricted key's new key is restricted to the same minds, a key that
+    expires makes keys that expire no later), so the narrowest valid key is made rather than an error.
+    """
+    missing = [scope for scope in scopes if scope not in creator.scopes]
+    if missing:
+        raise InsufficientScope(
+            missing[0],
+            "A key can only create keys with scopes it holds itself; this key lacks "
+            + ", ".join(f"`{scope}`" for scope in missing)
+            + ".",
+        )
+    if creator.allowed_mind_ids:
+        if not mind_ids:
+            mind_ids = sorted(creator.allowed_mind_ids)
+        elif not set(mind_ids) <= creator.allowed_mind_ids:
+            raise InsufficientScope(
+                "keys:manage",
+                "This key is restricted to some minds; the keys it creates can only be restricted to those.",
+            )
+    if creator.expires_at is not None:
+        if expires_at is None:
+            expires_at = creator.expires_at
+        elif expires_at > creator.expires_at:
+            raise InsufficientScope("keys:manage", "A key cannot create a key that expires after it does.")
+    return mind_ids, expires_at
+
+
+def api_key_revoke(*, workspace: Workspace, key_id: str, actor: ApiKeyPrincipal | None = None) -> ApiKey:
+    """Revokes a key; through the API only a key within the actor's reach (others are answered as missing)."""
+    keys = ApiKey.objects.filter(workspace=workspace, id=key_id, revoked_at__isnull=True)
+    if actor is not None:
+        keys = keys.filter(keys_within_reach(actor))
+    api_key = keys.first()
     if api_key is None:
         raise NotFound("API key not found.")
     api_key.revoked_at = timezone.now()

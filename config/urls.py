@@ -1,10 +1,12 @@
 from django.contrib import admin
 from django.http import Http404
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from config.api.exception_handler import error_json_response
+from config.api.middleware import answers_in_json
 from config.health import healthz, readyz
 
 api_v1 = [
@@ -20,6 +22,7 @@ api_v1 = [
 ]
 
 
+@csrf_exempt  # nothing is done here; a CSRF refusal would only hide the 404 behind an HTML page
 def api_not_found(request, *args, **kwargs):
     return error_json_response(404, "not_found", f"No API endpoint at {request.path}.")
 
@@ -42,15 +45,23 @@ urlpatterns = [
 
 
 def handler404(request, exception=None):
-    if request.path.startswith("/api/"):
+    if answers_in_json(request.path):
         return api_not_found(request)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception or Http404())
 
 
+def handler400(request, exception=None):
+    if answers_in_json(request.path):
+        return error_json_response(400, "bad_request", "The request could not be read.")
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
+
+
 def handler500(request):
-    if request.path.startswith("/api/"):
+    if answers_in_json(request.path):
         return error_json_response(500, "internal_error", "An internal error occurred. It has been logged.")
     from django.views.defaults import server_error
 

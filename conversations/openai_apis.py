@@ -15,11 +15,13 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from config.api.errors import NotFound
 from config.api.exception_handler import api_exception_handler
 from config.api.views import WorkspaceApiView
 from conversations import chat
 from conversations.models import Conversation
 from minds.models import Mind
+from minds.selectors import mind_get, minds_visible
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -63,45 +65,76 @@ class OpenAiApiView(WorkspaceApiView):
 
 
 def _mind_for_model(principal, model: str) -> Mind | None:
-    mind = (
-        Mind.objects.filter(workspace=principal.workspace, slug=model).first()
-        or Mind.objects.filter(workspace=principal.workspace, id=model).first()
-    )
-    if mind is None or not principal.can_access_mind(mind.id):
+    """The mind named as the model; None when the key cannot reach it (a group-only mind raises 403)."""
+    try:
+        return mind_get(principal=principal, mind_id=model)
+    except NotFound:
         return None
-    return mind
 
 
-def _text(content) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts: keep the text ones
-        return "\n".join(
-            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
-        )
-    return ""
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+MAX_LAST_MESSAGE_CHARS = 4000
+# Earlier turns only feed the prompt's history; bounded so a huge one cannot cost seconds of CPU.
+MAX_MESSAGE_CHARS = 32_000
+MAX_MESSAGES_TOTAL_CHARS = 100_000
+
+
+def _message_text(message, index: int) -> tuple[str, str]:
+    """(role, text) of one OpenAI message; content is a string, null, or a list of parts whose text parts count."""
+    where = str(index)  # reported as messages.<index>… by the error envelope
+    if not isinstance(message, dict) or message.get("role") not in ROLES:
+        raise serializers.ValidationError({where: [f"Each message needs a role: one of {', '.join(ROLES)}."]})
+    content = message.get("content")
+    if content is None or isinstance(content, str):
+        return message["role"], content or ""
+    if not isinstance(content, list):
+        raise serializers.ValidationError({f"{where}.content": ["Content is a string or a list of parts."]})
+    texts = []
+    for part_index, part in enumerate(content):
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            raise serializers.ValidationError(
+                {f"{where}.content[{part_index}]": ["Each content part is an object with a type."]}
+            )
+        if part["type"] == "text":
+            if not isinstance(part.get("text"), str):
+                raise serializers.ValidationError(
+                    {f"{where}.content[{part_index}].text": ["A text part's text must be a string."]}
+                )
+            texts.append(part["text"])
+    return message["role"], "\n".join(texts)
 
 
 class ChatCompletionInputSerializer(serializers.Serializer):
     # Lenient on purpose: SDKs send many optional parameters (n, user, stream_options…) that do not apply here.
     model = serializers.CharField(max_length=120, required=False)
     activatedCharacterID = serializers.CharField(max_length=120, required=False)
-    messages = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=200)
+    messages = serializers.ListField(child=serializers.JSONField(), min_length=1, max_length=200)
     stream = serializers.BooleanField(default=False)
     temperature = serializers.FloatField(min_value=0, max_value=2, required=False)
+
+    def validate_messages(self, messages: list) -> list[dict]:
+        turns = [_message_text(message, index) for index, message in enumerate(messages)]
+        for index, (_role, text) in enumerate(turns):
+            if len(text) > MAX_MESSAGE_CHARS:
+                raise serializers.ValidationError(
+                    {str(index): [f"A message is limited to {MAX_MESSAGE_CHARS} characters."]}
+                )
+        if sum(len(text) for _role, text in turns) > MAX_MESSAGES_TOTAL_CHARS:
+            raise serializers.ValidationError(
+                [f"The messages together are limited to {MAX_MESSAGES_TOTAL_CHARS} characters."]
+            )
+        role, text = turns[-1]
+        if role != "user" or not text.strip():
+            raise serializers.ValidationError(["The last message must be a non-empty user message."])
+        if len(text) > MAX_LAST_MESSAGE_CHARS:
+            raise serializers.ValidationError(
+                [f"The last message is longer than {MAX_LAST_MESSAGE_CHARS} characters."]
+            )
+        return [{"role": role, "content": text} for role, text in turns]
 
     def validate(self, attrs):
         if not attrs.get("model") and not attrs.get("activatedCharacterID"):
             raise serializers.ValidationError({"model": ["Name a mind (its id or slug) as the model."]})
-        turns = [(m.get("role"), _text(m.get("content"))) for m in attrs["messages"]]
-        if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
-            raise serializers.ValidationError(
-                {"messages": ["The last message must be a non-empty user message."]}
-            )
-        if len(turns[-1][1]) > 4000:
-            raise serializers.ValidationError(
-                {"messages": ["The last message is longer than 4000 characters."]}
-            )
         return attrs
 
 
@@ -140,7 +173,7 @@ class ChatCompletionsApi(OpenAiApiView):
                 "model_not_found",
                 "model",
             )
-        turns = [{"role": m.get("role"), "content": _text(m.get("content"))} for m in data["messages"]]
+        turns = data["messages"]
         history = [t for t in turns[:-1] if t["role"] in ("user", "assistant") and t["content"]]
         kwargs = {
             "mind": mind,
@@ -258,9 +291,7 @@ class ModelListApi(OpenAiApiView):
         },
     )
     def get(self, request):
-        minds = Mind.objects.filter(workspace=self.principal.workspace).order_by("name")
-        if self.principal.allowed_mind_ids:
-            minds = minds.filter(id__in=self.principal.allowed_mind_ids)
+        minds = minds_visible(principal=self.principal).order_by("name")
         return Response(
             {
                 "object": "list",

@@ -8,13 +8,14 @@ from apikeys.authentication import ApiKeyPrincipal
 from config.api.errors import NotFound
 from conversations.models import Conversation, Message
 from minds.models import Mind
+from minds.selectors import minds_visible
 
 
 def conversations_of_principal(principal: ApiKeyPrincipal) -> QuerySet[Conversation]:
-    conversations = Conversation.objects.filter(workspace=principal.workspace)
-    if principal.allowed_mind_ids:
-        conversations = conversations.filter(mind_id__in=principal.allowed_mind_ids)
-    return conversations
+    """Conversations with the minds the key may use (minds.selectors decides which)."""
+    return Conversation.objects.filter(
+        workspace=principal.workspace, mind__in=minds_visible(principal=principal)
+    )
 
 
 def conversation_page(*, mind: Mind, start_after: str | None, limit: int) -> tuple[list[Conversation], bool]:

@@ -2,8 +2,11 @@
 
 from rest_framework import serializers
 
+from config.api.pagination import MAX_OFFSET
 from config.api.serializers import StrictSerializer, iso
 from conversations.models import Conversation, Message
+
+MAX_UNIX_TIME = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a datetime can hold
 
 
 def message_data(message: Message) -> dict:
@@ -86,11 +89,11 @@ class FeedbackInputSerializer(StrictSerializer):
 
 
 class ChatlogQuerySerializer(serializers.Serializer):
-    startUnixTime = serializers.IntegerField(min_value=0, required=False)
-    endUnixTime = serializers.IntegerField(min_value=0, required=False)
+    startUnixTime = serializers.IntegerField(min_value=0, max_value=MAX_UNIX_TIME, required=False)
+    endUnixTime = serializers.IntegerField(min_value=0, max_value=MAX_UNIX_TIME, required=False)
     userID = serializers.CharField(max_length=64, required=False)
     limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
-    offset = serializers.IntegerField(min_value=0, default=0)
+    offset = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, default=0)
 
 
 class MessageSerializer(serializers.Serializer):

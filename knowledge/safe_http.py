@@ -17,7 +17,7 @@ import ipaddress
 import socket
 import time
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 from django.conf import settings
@@ -105,21 +105,54 @@ def _resolve(host: str, port: int) -> list[str]:
     return addresses
 
 
+# Names that always mean this machine or its network, whatever DNS answers (RFC 6761, RFC 8375, Debian's
+# /etc/hosts aliases, mDNS): refused by name, so an unresolvable-now name cannot slip through at creation.
+LOCAL_NAMES = ("localhost", "ip6-localhost", "ip6-loopback", "localhost.localdomain")
+LOCAL_SUFFIXES = (".localhost", ".local", ".localdomain", ".internal", ".home.arpa")
+
+
+def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _host_refusal(host: str) -> str | None:
+    """Why a host may not be fetched, judged from its name alone (before any DNS)."""
+    if "%" in host:
+        return "IPv6 zone identifiers are not allowed."
+    literal = _ip_literal(host)
+    if literal is not None:
+        reason = address_refusal(str(literal))
+        return f"{host} is {reason}; only public addresses can be fetched." if reason else None
+    if settings.SSRF_ALLOW_LOOPBACK:
+        return None
+    if host in LOCAL_NAMES or host.endswith(LOCAL_SUFFIXES) or "." not in host:
+        return f"{host} names this machine or its local network; only public hosts can be fetched."
+    return None
+
+
 def _check(url: str, *, unresolvable_ok: bool = False) -> Target | None:
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - urlsplit only parses the port when asked; a bad one raises here
+    except ValueError as exc:
+        raise UrlNotAllowed("This is not a valid URL (check its host and port).") from exc
     if parts.scheme not in ("http", "https"):
         raise UrlNotAllowed(
             f"Only http and https URLs can be fetched, not {parts.scheme or 'this'}: {url[:200]}"
         )
     if parts.username or parts.password:
         raise UrlNotAllowed("URLs with credentials are not allowed.")
-    host = parts.hostname
+    # A trailing dot is the same name to DNS ("localhost." is localhost); %-escapes are decoded as a resolver would.
+    host = unquote(parts.hostname or "").rstrip(".")
     if not host:
         raise UrlNotAllowed("The URL has no host.")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise UrlNotAllowed("The URL's port is not valid.") from exc
+    refusal = _host_refusal(host)
+    if refusal:
+        raise UrlNotAllowed(refusal)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         addresses = _resolve(host, port)
     except ExtractionError:

@@ -2,8 +2,12 @@
 
 from rest_framework import serializers
 
+from config.api.pagination import PageQuerySerializer
 from config.api.serializers import StrictSerializer, iso
 from knowledge.models import Source, UploadedFile
+
+# The size a client claims is informational (the stored upload's size is used); this only keeps it in bigint.
+MAX_CLAIMED_FILE_SIZE = 2**53
 
 
 def file_url(upload: UploadedFile) -> str:
@@ -117,7 +121,7 @@ class SourceInputSerializer(StrictSerializer):
     fileUrl = serializers.CharField(max_length=2000, required=False)
     fileName = serializers.CharField(max_length=255, required=False)
     mimeType = serializers.CharField(max_length=120, required=False)
-    fileSize = serializers.IntegerField(min_value=0, required=False)
+    fileSize = serializers.IntegerField(min_value=0, max_value=MAX_CLAIMED_FILE_SIZE, required=False)
     content = serializers.CharField(max_length=MAX_TEXT_CHARS, required=False, trim_whitespace=False)
     youtubeUrl = serializers.CharField(max_length=2000, required=False)
     audioUrl = serializers.CharField(max_length=2000, required=False)
@@ -158,8 +162,6 @@ class SourceInputSerializer(StrictSerializer):
         return attrs
 
 
-class SourceListQuerySerializer(serializers.Serializer):
-    page = serializers.IntegerField(min_value=1, default=1)
-    limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
+class SourceListQuerySerializer(PageQuerySerializer):
     status = serializers.ChoiceField(choices=Source.Status.choices, required=False)
     type = serializers.ChoiceField(choices=Source.Type.choices, required=False)

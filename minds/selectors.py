@@ -9,15 +9,44 @@ from django.utils import timezone
 from accounts.models import Workspace
 from apikeys.authentication import ApiKeyPrincipal
 from config.api.errors import NotFound
+from minds.errors import MindAccessDenied
 from minds.models import Mind
 
 RECENT_CONVERSATION_DAYS = 30
 
 
-def mind_list(*, principal: ApiKeyPrincipal) -> QuerySet[Mind]:
+# Access to a mind through any key-authenticated surface (native API, OpenAI-compatible, and every adapter built on
+# them) is decided here and nowhere else:
+#   reach      - the key's workspace, narrowed to its `mindIds` restriction; outside it a mind does not exist (404);
+#   visibility - a mind with visibility "groups" is open only to keys whose member (api-user) is in one of its
+#                `allowedGroupIds`; others are told they have no access (403 mind_access_denied).
+# Public pages do not use keys and serve published minds only (published_mind_by_slug).
+
+
+def minds_reachable(*, principal: ApiKeyPrincipal) -> QuerySet[Mind]:
     minds = Mind.objects.filter(workspace=principal.workspace)
     if principal.allowed_mind_ids:
         minds = minds.filter(id__in=principal.allowed_mind_ids)
+    return minds
+
+
+def minds_visible(*, principal: ApiKeyPrincipal) -> QuerySet[Mind]:
+    """The minds a key may use: within its reach and open to its member."""
+    open_to_member = Q(visibility=Mind.Visibility.WORKSPACE)
+    if principal.group_ids:
+        open_to_member |= Q(allowed_group_ids__has_any_keys=sorted(principal.group_ids))
+    return minds_reachable(principal=principal).filter(open_to_member)
+
+
+def mind_access_check(*, principal: ApiKeyPrincipal, mind: Mind) -> None:
+    if mind.visibility == Mind.Visibility.GROUPS and not principal.group_ids & set(
+        mind.allowed_group_ids or []
+    ):
+        raise MindAccessDenied()
+
+
+def mind_list(*, principal: ApiKeyPrincipal) -> QuerySet[Mind]:
+    minds = minds_visible(principal=principal)
     from conversations.models import Conversation  # those apps import minds
     from knowledge.models import Source
 
@@ -43,11 +72,12 @@ def mind_list(*, principal: ApiKeyPrincipal) -> QuerySet[Mind]:
 
 
 def mind_get(*, principal: ApiKeyPrincipal, mind_id: str) -> Mind:
-    """The mind by id or slug; another workspace's mind is answered exactly like a missing one."""
+    """The mind by id or slug, if the key may use it; another workspace's mind is answered like a missing one."""
     lookup = Q(id=mind_id) | Q(slug=mind_id)
-    mind = Mind.objects.filter(lookup, workspace=principal.workspace).select_related("workspace").first()
-    if mind is None or not principal.can_access_mind(mind.id):
+    mind = minds_reachable(principal=principal).filter(lookup).select_related("workspace").first()
+    if mind is None:
         raise NotFound("Mind not found.")
+    mind_access_check(principal=principal, mind=mind)
     return mind
 
 

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from accounts.models import Workspace
+from accounts.models import Group, Workspace
 from config.api.errors import LimitExceeded, ValidationFailed
 from minds.models import Mind
 
@@ -47,6 +47,24 @@ def slug_validate(slug: str, *, exclude_mind_id: str | None = None) -> str:
     return slug
 
 
+def _groups_validate(*, workspace: Workspace, visibility: str, group_ids: list[str]) -> None:
+    """A group-only mind names at least one group, and only groups of its own workspace."""
+    unknown = sorted(
+        set(group_ids)
+        - set(Group.objects.filter(workspace=workspace, id__in=group_ids).values_list("id", flat=True))
+    )
+    if unknown:
+        raise ValidationFailed(
+            "allowedGroupIds names groups that do not exist in this workspace.",
+            details={"fields": {"allowedGroupIds": [f"Unknown group: {group_id}" for group_id in unknown]}},
+        )
+    if visibility == Mind.Visibility.GROUPS and not group_ids:
+        raise ValidationFailed(
+            "A mind visible to groups needs at least one group in allowedGroupIds.",
+            details={"fields": {"allowedGroupIds": ["Name at least one group."]}},
+        )
+
+
 @transaction.atomic
 def mind_create(*, workspace: Workspace, data: dict[str, Any]) -> Mind:
     # The row lock serialises concurrent creations so the limit cannot be overshot.
@@ -60,6 +78,7 @@ def mind_create(*, workspace: Workspace, data: dict[str, Any]) -> Mind:
     slug = data.pop("slug", None)
     slug = slug_validate(slug) if slug else slug_generate(data["name"])
     mind = Mind(workspace=workspace, slug=slug, **data)
+    _groups_validate(workspace=workspace, visibility=mind.visibility, group_ids=mind.allowed_group_ids)
     if mind.is_published:
         mind.published_at = timezone.now()
     try:
@@ -82,6 +101,10 @@ def mind_update(*, mind: Mind, data: dict[str, Any]) -> Mind:
         mind.published_at = timezone.now()
     for field, value in data.items():
         setattr(mind, field, value)
+    if {"visibility", "allowed_group_ids"} & set(data):
+        _groups_validate(
+            workspace=mind.workspace, visibility=mind.visibility, group_ids=mind.allowed_group_ids
+        )
     mind.save()
     return mind
 

@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from config.api.errors import NotFound, UpstreamUnavailable
+from config.api.parsers import BodyNotAccepted, json_loads_checked
 from conversations.chat import chat_stream
 from conversations.models import Conversation
 from conversations.streaming import stream_response
@@ -117,11 +118,11 @@ def mind_page(request, slug: str):
 
 
 def _text(data: dict, name: str, limit: int) -> str | None:
-    """A string field of the body, stripped; None when it is not a string (or holds NUL, which text can't)."""
+    """A string field of the body, stripped; None when it is not a string (NULs never get this far)."""
     value = data.get(name)
     if value is None:
         return ""
-    if not isinstance(value, str) or "\x00" in value:
+    if not isinstance(value, str):
         return None
     return value.strip()[: limit + 1]
 
@@ -217,9 +218,9 @@ def public_chat(request, slug: str):
     if request.content_type != "application/json":
         return refuse(400, "bad_request", "Send the message as JSON.")
     try:
-        data = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return refuse(400, "malformed_request", "The body is not valid JSON.")
+        data = json_loads_checked(request.body or b"{}")
+    except BodyNotAccepted as exc:
+        return refuse(400, "malformed_request", str(exc))
     if not isinstance(data, dict):
         return refuse(400, "malformed_request", "The body must be a JSON object.")
     message = _text(data, "message", MAX_MESSAGE_CHARS)
@@ -324,8 +325,8 @@ def speech(request, slug: str):
     if isinstance(visitor, JsonResponse):
         return visitor
     try:
-        data = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = json_loads_checked(request.body or b"{}")
+    except BodyNotAccepted:
         data = None
     text = _text(data, "text", 4000) if isinstance(data, dict) else None
     if not text:

@@ -27,7 +27,8 @@ def test_missing_invalid_expired_and_revoked_keys(workspace):
     assert_error(KeyedClient(None).get("/api/v1/auth/verify"), 401, "missing_api_key")
     assert_error(KeyedClient("tr_live_" + "A" * 32).get("/api/v1/auth/verify"), 401, "invalid_api_key")
     assert_error(KeyedClient("not-a-key").get("/api/v1/auth/verify"), 401, "invalid_api_key")
-    expired = make_key(workspace, expires_at=timezone.now() - timedelta(seconds=1))
+    expired = make_key(workspace, expires_at=timezone.now() + timedelta(days=1))
+    ApiKey.objects.filter(last4=expired[-4:]).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert_error(KeyedClient(expired).get("/api/v1/auth/verify"), 401, "api_key_expired")
     api = KeyedClient(make_key(workspace))
     key_id = api.get("/api/v1/api-keys").json()["apiKeys"][0]["id"]

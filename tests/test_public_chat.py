@@ -164,7 +164,7 @@ def test_cookie_requests_need_the_csrf_token_and_widget_ids_do_not(mind):
         ({"message": ["a"]}, "validation_error"),
         ({"message": {"text": "hi"}}, "validation_error"),
         ({"message": 5}, "validation_error"),
-        ({"message": "hi\x00there"}, "validation_error"),
+        ({"message": "hi\x00there"}, "malformed_request"),
         ({"message": "hi", "conversationId": {"id": 1}}, "validation_error"),
         ({"message": "hi", "email": ["a@b.example"]}, "validation_error"),
         ({"message": "   "}, "validation_error"),

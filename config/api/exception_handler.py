@@ -92,8 +92,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         message = str(detail if not isinstance(detail, (list, dict)) else exc.default_detail)
         if isinstance(exc, exceptions.NotFound):
             message = "Not found."
-        details = getattr(exc, "error_details", None) or {}
-        return Response(error_body(code, message, details), status=exc.status_code, headers=headers)
+        return Response(error_body(code, message), status=exc.status_code, headers=headers)
 
     logger.exception("Unhandled error in API view", exc_info=exc)
     set_rollback()

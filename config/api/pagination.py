@@ -7,9 +7,13 @@ from typing import Any
 from django.db.models import QuerySet
 from rest_framework import serializers
 
+# Far beyond any real list, and far inside PostgreSQL's bigint OFFSET (page 10**20 used to overflow it: a 500).
+MAX_PAGE = 1_000_000
+MAX_OFFSET = 100_000_000
+
 
 class PageQuerySerializer(serializers.Serializer):
-    page = serializers.IntegerField(min_value=1, default=1)
+    page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
     limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
 
 
