@@ -1,7 +1,6 @@
 """Key generation and hashing. Keys carry 190 bits of randomness, so a fast hash is safe to store."""
 
 import hashlib
-import hmac
 import secrets
 
 from apikeys.models import KEY_PREFIX
@@ -16,10 +15,6 @@ def generate_plaintext_key() -> str:
 
 def hash_key(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
-
-
-def hashes_match(stored_hash: str, plaintext: str) -> bool:
-    return hmac.compare_digest(stored_hash, hash_key(plaintext))
 
 
 def looks_like_key(value: str) -> bool:

@@ -21,11 +21,6 @@ def rewrite_marker(body: str, valid: Callable[[int], bool]) -> str:
     return "".join(f"[{n}]" for n in dict.fromkeys(kept))
 
 
-def clean_text(text: str, valid: Callable[[int], bool]) -> str:
-    cleaned = MARKER.sub(lambda m: rewrite_marker(m.group(1), valid), text)
-    return re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned)
-
-
 class MarkerFilter:
     """Feed it pieces of text; it yields cleaned pieces and reports each valid number the first time it appears.
 
