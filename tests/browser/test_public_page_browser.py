@@ -32,6 +32,15 @@ def mind(workspace):
     return mind
 
 
+def wait_for_answer_end(scope) -> None:
+    """Waits until the page has finished answering (Send enabled again), on the page or in the widget's frame.
+
+    The first words show before the answer ends. Until it ends the page sends no new message, and a test that ended
+    earlier would leave the server streaming into the next test's database.
+    """
+    expect(scope.get_by_role("button", name="Send", exact=True)).to_be_enabled(timeout=30_000)
+
+
 def test_page_streams_an_answer_with_sources_and_keeps_it_after_reload(page, live_server, mind, screenshots):
     page.goto(f"{live_server.url}/m/{mind.slug}")
     expect(page.get_by_role("heading", name="Keeper of Lights")).to_be_visible()
@@ -43,7 +52,7 @@ def test_page_streams_an_answer_with_sources_and_keeps_it_after_reload(page, liv
     expect(answer).to_contain_text("Fresnel", timeout=30_000)
     sources = answer.get_by_role("list", name="Sources")
     expect(sources).to_contain_text("Lighthouse history", timeout=30_000)
-    expect(page.locator("#followups .chip").first).to_be_visible()
+    expect(page.locator("#followups .chip").first).to_be_visible(timeout=30_000)  # with the end of the answer
     page.screenshot(path=str(screenshots / "public-page-answer.png"), full_page=True)
 
     page.reload()
@@ -57,6 +66,7 @@ def test_page_streams_an_answer_with_sources_and_keeps_it_after_reload(page, liv
     page.get_by_label("Your message").fill("How tall is Mount Etna?")
     page.keyboard.press("Enter")
     expect(page.locator(".msg.assistant").last).to_contain_text("3,357", timeout=30_000)
+    wait_for_answer_end(page)
     conversations = mind.conversations.order_by("created_at")
     assert conversations.count() == 2 and all(c.channel == "public" for c in conversations)
     # On the mind's own site the visitor is the signed HttpOnly cookie (sent with the CSRF token), not the header.
@@ -86,6 +96,7 @@ def test_email_gate_asks_first_and_stores_the_email(page, live_server, mind):
     page.get_by_role("button", name="Continue").click()
     page.get_by_role("button", name="Who invented the Fresnel lens?").click()
     expect(page.locator(".msg.assistant").last).to_contain_text("Fresnel", timeout=30_000)
+    wait_for_answer_end(page)
     assert mind.conversations.get().visitor_email == "ada@example.com"
 
 
@@ -95,6 +106,8 @@ def test_rate_limit_is_shown_as_a_readable_message(page, live_server, mind):
     page.goto(f"{live_server.url}/m/{mind.slug}")
     page.get_by_role("button", name="Who invented the Fresnel lens?").click()
     expect(page.locator(".msg.assistant").last).to_contain_text("Fresnel", timeout=30_000)
+    # Sent before the first answer ends, the second message would be dropped by the page and never be limited.
+    wait_for_answer_end(page)
     page.get_by_label("Your message").fill("And Etna?")
     page.keyboard.press("Enter")
     expect(page.locator("#status")).to_contain_text("too quickly", timeout=15_000)
@@ -141,6 +154,7 @@ def test_widget_opens_on_an_allowed_origin_and_not_elsewhere(page, live_server, 
         expect(frame.get_by_role("heading", name="Keeper of Lights")).to_be_visible(timeout=15_000)
         frame.get_by_role("button", name="Who invented the Fresnel lens?").click()
         expect(frame.locator(".msg.assistant").last).to_contain_text("Fresnel", timeout=30_000)
+        wait_for_answer_end(frame)
         page.screenshot(path=str(screenshots / "widget-open.png"))
         conversation = mind.conversations.get()
         # In the third-party iframe the browser withholds the SameSite cookie: the page's own id identifies it.
