@@ -66,11 +66,8 @@ def api_key_create(
     if creator is not None:
         allowed_mind_ids, expires_at = _within_creator_reach(creator, scopes, allowed_mind_ids, expires_at)
     if allowed_mind_ids:
-        from minds.models import Mind  # keys may be created before any mind exists
-
-        known = set(
-            Mind.objects.filter(workspace=workspace, id__in=allowed_mind_ids).values_list("id", flat=True)
-        )
+        # Through the reverse relation minds declares on the workspace: apikeys sits below minds and imports none of it.
+        known = set(workspace.minds.filter(id__in=allowed_mind_ids).values_list("id", flat=True))
         missing = sorted(set(allowed_mind_ids) - known)
         if missing:
             raise ValidationFailed(

@@ -16,10 +16,11 @@ from django.utils import timezone
 
 from config.api.errors import NotFound, UpstreamUnavailable
 from config.api.serializers import iso
-from conversations import extractive, llm
+from conversations import extractive
 from conversations.citations import MarkerFilter
 from conversations.models import Conversation, Message
 from conversations.prompts import build_messages
+from integrations import llm
 from knowledge.search import SearchHit, search_chunks
 from minds.models import Mind
 

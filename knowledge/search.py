@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 
+from integrations import llm
 from knowledge.embeddings import get_embedder
 from knowledge.models import Chunk
 from minds.models import Mind
@@ -196,8 +197,6 @@ def _smart(mind: Mind, query: str, vector: list[float], expansions: list[str]) -
 
 def expand_query(query: str) -> list[str]:
     """Alternative phrasings from the configured LLM; none without one (smart then = hybrid + rerank)."""
-    from conversations import llm
-
     if not llm.is_configured():
         return []
     return llm.expand_query(query)

@@ -239,18 +239,3 @@ def source_delete(*, source: Source) -> str:
             remove_file = lambda: default_storage.delete(name)  # noqa: E731
         transaction.on_commit(remove_file)
     return deleted_id
-
-
-# Minds -----------------------------------------------------------------------------------------------------------
-
-
-def stored_files_delete(names: list[str]) -> None:
-    for name in names:
-        if name:
-            default_storage.delete(name)
-
-
-def mind_files_delete(*, mind: Mind) -> Callable[[], None]:
-    """Returns a callable that removes the mind's stored files; run it after the rows are deleted."""
-    names = list(UploadedFile.objects.filter(mind=mind).values_list("file", flat=True))
-    return lambda: stored_files_delete(names)

@@ -45,30 +45,30 @@ def mind_access_check(*, principal: ApiKeyPrincipal, mind: Mind) -> None:
         raise MindAccessDenied()
 
 
-def mind_list(*, principal: ApiKeyPrincipal) -> QuerySet[Mind]:
-    minds = minds_visible(principal=principal)
-    from conversations.models import Conversation  # those apps import minds
-    from knowledge.models import Source
+def _reverse_count(model, relation: str) -> Coalesce:
+    """A correlated count of a reverse relation, evaluated only for the rows of the page (a JOIN + GROUP BY would
+    count every row). The related model is reached through the relation knowledge or conversations declare on
+    `model`, so this app never imports them: dependencies point one way (docs/architecture.md)."""
+    field = model._meta.get_field(relation)
+    rows = (
+        field.related_model.objects.filter(**{field.field.name: OuterRef("pk")})
+        .order_by()
+        .values(field.field.name)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(rows), 0)
 
-    # Correlated subqueries, evaluated only for the rows of the page (a JOIN + GROUP BY would count every row).
-    sources = (
-        Source.objects.filter(mind=OuterRef("pk"))
-        .order_by()
-        .values("mind")
-        .annotate(n=Count("id"))
-        .values("n")
+
+def mind_list(*, principal: ApiKeyPrincipal) -> QuerySet[Mind]:
+    return (
+        minds_visible(principal=principal)
+        .annotate(
+            knowledge_source_count=_reverse_count(Mind, "sources"),
+            conversation_count=_reverse_count(Mind, "conversations"),
+        )
+        .order_by("-created_at")
     )
-    conversations = (
-        Conversation.objects.filter(mind=OuterRef("pk"))
-        .order_by()
-        .values("mind")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    return minds.annotate(
-        knowledge_source_count=Coalesce(Subquery(sources), 0),
-        conversation_count=Coalesce(Subquery(conversations), 0),
-    ).order_by("-created_at")
 
 
 def mind_get(*, principal: ApiKeyPrincipal, mind_id: str) -> Mind:
@@ -100,34 +100,19 @@ def mind_detail_counts(*, mind: Mind) -> dict:
 
 
 def workspace_usage(*, workspace: Workspace) -> dict:
-    from knowledge.models import Source  # knowledge imports minds
-
     # Both counts in one round trip.
     counts = (
         Workspace.objects.filter(pk=workspace.pk)
         .annotate(
-            minds_used=Subquery(
-                Mind.objects.filter(workspace=OuterRef("pk"))
-                .order_by()
-                .values("workspace")
-                .annotate(n=Count("id"))
-                .values("n")
-            ),
-            sources_used=Subquery(
-                Source.objects.filter(workspace=OuterRef("pk"))
-                .order_by()
-                .values("workspace")
-                .annotate(n=Count("id"))
-                .values("n")
-            ),
+            minds_used=_reverse_count(Workspace, "minds"), sources_used=_reverse_count(Workspace, "sources")
         )
         .values("minds_used", "sources_used")
         .get()
     )
     return {
-        "mindsUsed": counts["minds_used"] or 0,
+        "mindsUsed": counts["minds_used"],
         "mindsLimit": workspace.effective_minds_limit,
-        "sourcesUsed": counts["sources_used"] or 0,
+        "sourcesUsed": counts["sources_used"],
         "sourcesLimit": workspace.effective_sources_limit,
     }
 

@@ -6,6 +6,7 @@ import string
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -110,15 +111,14 @@ def mind_update(*, mind: Mind, data: dict[str, Any]) -> Mind:
 
 
 def mind_delete(*, mind: Mind) -> str:
-    """Deletes the mind with its sources, chunks, conversations and stored files."""
-    from knowledge.services import mind_files_delete  # knowledge depends on minds, not the reverse
-
+    """Deletes the mind with its sources, chunks, conversations (database cascades) and stored files."""
     mind_id = mind.id
     with transaction.atomic():
-        delete_stored_files = mind_files_delete(mind=mind)
+        # Uploads hang on the mind through knowledge's reverse relation; read here, so minds imports no knowledge.
+        names = [name for name in mind.uploads.values_list("file", flat=True) if name]
         mind.delete()
         # Files go only once the rows are gone for good: a rolled-back delete must not lose them.
-        transaction.on_commit(delete_stored_files)
+        transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
     return mind_id
 
 

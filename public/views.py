@@ -26,6 +26,7 @@ from config.api.parsers import BodyNotAccepted, json_loads_checked
 from conversations.chat import chat_stream
 from conversations.models import Conversation
 from conversations.streaming import stream_response
+from integrations import llm
 from minds.models import Mind
 from minds.selectors import published_mind_by_slug
 from public.limits import public_message_allowed
@@ -334,13 +335,8 @@ def speech(request, slug: str):
     verdict = public_message_allowed(mind=mind, visitor_id=visitor.id, ip=_client_ip(request))
     if not verdict.allowed:
         return _rate_limited(verdict)
-    from conversations import llm
-
     try:
-        audio = llm.client(30).audio.speech.create(
-            model=settings.TTS_MODEL, voice=mind.voice_id, input=text[:4000], speed=mind.voice_speed
-        )
-        content = audio.read()
-    except Exception:  # any provider failure: the page shows a readable message
+        content = llm.speak(text[:4000], voice=mind.voice_id, speed=mind.voice_speed)
+    except llm.LlmUnavailable:
         return error(502, "voice_unavailable", "The voice service is unavailable right now.")
     return HttpResponse(content, content_type="audio/mpeg")

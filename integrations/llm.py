@@ -1,0 +1,144 @@
+"""The language model, through the `openai` client: any OpenAI-compatible server via OPENAI_BASE_URL.
+
+Configured when OPENAI_API_KEY or OPENAI_BASE_URL is set; without either, chat answers extractively (offline).
+Every provider failure (timeout, connection, HTTP error) becomes LlmUnavailable, which the chat turns into a clean
+`llm_unavailable` error.
+"""
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+class LlmUnavailable(Exception):
+    pass
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def is_configured() -> bool:
+    return bool(settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL)
+
+
+def client(timeout: float | None = None):
+    # Imported on first use: the openai package costs ~0.3 s to import, which offline deployments never need.
+    from openai import OpenAI
+
+    return OpenAI(
+        api_key=settings.OPENAI_API_KEY or "not-needed",
+        base_url=settings.OPENAI_BASE_URL,
+        timeout=timeout or settings.LLM_TIMEOUT_SECONDS,
+        max_retries=1,
+    )
+
+
+def _errors():
+    import openai  # on first use, as in client()
+
+    return (openai.APIError, openai.APITimeoutError, openai.APIConnectionError)
+
+
+def stream_chat(messages: list[dict], *, model: str, temperature: float, usage: Usage) -> Iterator[str]:
+    """Yields the answer's text pieces; fills `usage` when the server reports it."""
+    try:
+        stream = client().chat.completions.create(
+            model=model,
+            messages=messages,
+            temperature=temperature,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        for chunk in stream:
+            if getattr(chunk, "usage", None):
+                usage.prompt_tokens = chunk.usage.prompt_tokens or 0
+                usage.completion_tokens = chunk.usage.completion_tokens or 0
+            for choice in chunk.choices or []:
+                piece = getattr(choice.delta, "content", None)
+                if piece:
+                    yield piece
+    except _errors() as exc:
+        logger.warning("LLM call failed: %s", exc.__class__.__name__)
+        raise LlmUnavailable(str(exc)) from exc
+
+
+def complete(
+    messages: list[dict], *, model: str | None = None, temperature: float = 0.2, timeout: float = 20
+) -> str:
+    try:
+        response = client(timeout).chat.completions.create(
+            model=model or settings.LLM_MODEL, messages=messages, temperature=temperature
+        )
+    except _errors() as exc:
+        raise LlmUnavailable(str(exc)) from exc
+    return (response.choices[0].message.content or "").strip() if response.choices else ""
+
+
+def _json_list(text: str) -> list[str]:
+    start, end = text.find("["), text.rfind("]")
+    if start == -1 or end <= start:
+        return [line.strip("-•* 0123456789.").strip() for line in text.splitlines() if line.strip()]
+    try:
+        items = json.loads(text[start : end + 1])
+    except json.JSONDecodeError:
+        return []
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def expand_query(query: str) -> list[str]:
+    """Two rewrites and a short hypothetical answer, for `smart` search; [] on any failure."""
+    prompt = (
+        "Rewrite the search query in two different ways and write one short hypothetical passage that would answer "
+        f"it. Reply with a JSON array of three strings only.\n\nQuery: {query}"
+    )
+    try:
+        return _json_list(complete([{"role": "user", "content": prompt}], timeout=10))[:3]
+    except LlmUnavailable:
+        return []
+
+
+def standalone_question(question: str, history: list[dict]) -> str:
+    """A follow-up ("and his brother?") rewritten into a question that stands alone, for retrieval."""
+    turns = "\n".join(f"{m['role']}: {m['content'][:500]}" for m in history[-6:])
+    prompt = (
+        "Given the conversation, rewrite the last user question so it can be understood without the conversation. "
+        f"Reply with the question only.\n\nConversation:\n{turns}\n\nLast question: {question}"
+    )
+    try:
+        rewritten = complete([{"role": "user", "content": prompt}], timeout=10)
+    except LlmUnavailable:
+        return question
+    return rewritten.strip().strip('"') or question
+
+
+def suggest_followups(question: str, answer: str, language: str) -> list[str]:
+    prompt = (
+        f"Suggest three short follow-up questions (in {language}) a user might ask next. Reply with a JSON array of "
+        f"strings only.\n\nQuestion: {question}\n\nAnswer: {answer[:2000]}"
+    )
+    try:
+        return [
+            q for q in _json_list(complete([{"role": "user", "content": prompt}], timeout=10)) if len(q) < 200
+        ][:3]
+    except LlmUnavailable:
+        return []
+
+
+def speak(text: str, *, voice: str, speed: float, timeout: float = 30) -> bytes:
+    """MP3 of `text` read aloud by the configured OpenAI-compatible speech endpoint."""
+    try:
+        audio = client(timeout).audio.speech.create(
+            model=settings.TTS_MODEL, voice=voice, input=text, speed=speed
+        )
+        return audio.read()
+    except _errors() as exc:
+        logger.warning("Speech call failed: %s", exc.__class__.__name__)
+        raise LlmUnavailable(str(exc)) from exc
