@@ -88,9 +88,7 @@ def submit_file(mind, path: Path) -> str:
     with path.open("rb") as handle:
         upload = services.upload_create(mind=mind, file=File(handle, name=path.name))
     kind = "podcast" if upload.category == "audio" else "document"
-    return services.source_create(
-        mind=mind, data={"type": kind, "fileUrl": file_url(upload), "name": path.name}
-    ).id
+    return services.source_create(mind=mind, kind=kind, file_url=file_url(upload), name=path.name).id
 
 
 def wait_all(ids: list[str], timeout: float = 3600):

@@ -1,7 +1,6 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 
-from config.api.errors import ValidationFailed
 from config.api.schema import COMMON_ERRORS, envelope, errors
 from config.api.serializers import body, query_params
 from config.api.views import WorkspaceApiView, success
@@ -140,8 +139,6 @@ class MessageFeedbackApi(WorkspaceApiView):
     def post(self, request, conversation_id: str, message_id: str):
         conversation = selectors.conversation_get(principal=self.principal, conversation_id=conversation_id)
         message = selectors.message_get(conversation=conversation, message_id=message_id)
-        if message.role != "assistant":
-            raise ValidationFailed("Feedback is for the mind's answers, not the user's messages.")
         data = body(FeedbackInputSerializer, request)
         message = services.message_feedback(
             message=message, rating=data["rating"], comment=data.get("comment", "")

@@ -60,7 +60,20 @@ class SourceListApi(WorkspaceApiView):
     def post(self, request, mind_id: str):
         mind = mind_get(principal=self.principal, mind_id=mind_id)
         data = body(SourceInputSerializer, request)
-        source = services.source_create(mind=mind, data=data)
+        # mimeType and fileSize are informational: the stored upload's own are used.
+        source = services.source_create(
+            mind=mind,
+            kind=data["type"],
+            name=data.get("name"),
+            url=data.get("url"),
+            file_url=data.get("fileUrl"),
+            file_name=data.get("fileName"),
+            content=data.get("content"),
+            youtube_url=data.get("youtubeUrl"),
+            audio_url=data.get("audioUrl"),
+            feed_url=data.get("feedUrl"),
+            callback_url=data.get("callbackUrl"),
+        )
         return success(201, headers={"Retry-After": POLL_AFTER_SECONDS}, source=source_data(source))
 
 

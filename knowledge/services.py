@@ -18,12 +18,12 @@ from config.api.errors import LimitExceeded, NotFound, ValidationFailed
 from knowledge import safe_http
 from knowledge.errors import (
     DuplicateSource,
+    ExtractionError,
     FileTooLarge,
     SourceBusy,
     UnsupportedFileType,
     UrlNotAllowedError,
 )
-from knowledge.extractors.base import ExtractionError
 from knowledge.extractors.detect import detect_file
 from knowledge.extractors.youtube import video_id as youtube_video_id
 from knowledge.models import Chunk, Source, UploadedFile
@@ -110,55 +110,6 @@ def _text_hash(text: str) -> str:
     return hashlib.sha256(normalized.encode()).hexdigest()
 
 
-def source_fields(*, mind: Mind, data: dict) -> dict:
-    """Turns validated input into model fields, checking URLs (SSRF) and uploads. No writes."""
-    kind = data["type"]
-    fields: dict = {"type": kind}
-    name = (data.get("name") or "").strip()
-    if data.get("callbackUrl"):
-        fields["callback_url"] = _check_url(data["callbackUrl"], "callbackUrl")
-    if kind == Source.Type.URL:
-        fields["url"] = _check_url(data["url"], "url")
-        fields["normalized_url"] = safe_http.normalize_url(fields["url"])
-        name = name or fields["url"]
-    elif kind == Source.Type.YOUTUBE:
-        video = youtube_video_id(data["youtubeUrl"])
-        if not video:
-            raise ValidationFailed(
-                "youtubeUrl is not a YouTube video link (watch, youtu.be, embed or shorts).",
-                details={"fields": {"youtubeUrl": ["Not a YouTube video URL."]}},
-            )
-        fields["youtube_video_id"] = video
-        fields["url"] = f"https://www.youtube.com/watch?v={video}"
-        fields["normalized_url"] = fields["url"]
-        name = name or f"YouTube video {video}"
-    elif kind == Source.Type.TEXT:
-        fields["content"] = data["content"]
-        fields["content_hash"] = _text_hash(data["content"])
-        name = name or (data["content"].strip().splitlines()[0][:80] or "Text")
-    elif kind == Source.Type.DOCUMENT or (kind == Source.Type.PODCAST and data.get("fileUrl")):
-        category = "document" if kind == Source.Type.DOCUMENT else "audio"
-        upload = _upload_from_file_url(mind=mind, file_url=data["fileUrl"], category=category)
-        fields.update(
-            upload=upload,
-            file_name=upload.file_name,
-            mime_type=upload.mime_type,
-            file_size=upload.file_size,
-            content_hash=upload.sha256,
-        )
-        name = name or data.get("fileName") or upload.file_name
-    elif data.get("audioUrl"):
-        fields["audio_url"] = _check_url(data["audioUrl"], "audioUrl")
-        fields["normalized_url"] = safe_http.normalize_url(fields["audio_url"])
-        name = name or fields["audio_url"]
-    else:
-        fields["feed_url"] = _check_url(data["feedUrl"], "feedUrl")
-        fields["normalized_url"] = safe_http.normalize_url(fields["feed_url"])
-        name = name or fields["feed_url"]
-    fields["name"] = name[:255]
-    return fields
-
-
 def _check_limits_and_duplicates(*, mind: Mind, fields: dict) -> None:
     workspace = mind.workspace
     if Source.objects.filter(workspace=workspace).count() >= workspace.effective_sources_limit:
@@ -183,8 +134,77 @@ def _check_limits_and_duplicates(*, mind: Mind, fields: dict) -> None:
         )
 
 
-def source_create(*, mind: Mind, data: dict) -> Source:
-    fields = source_fields(mind=mind, data=data)
+def _required(value: str | None, field: str, kind: str) -> str:
+    if not value:
+        raise ValidationFailed(
+            f"{field} is required for a {kind} source.",
+            details={"fields": {field: [f"Required for a {kind} source."]}},
+        )
+    return value
+
+
+def source_create(
+    *,
+    mind: Mind,
+    kind: str,
+    name: str | None = None,
+    url: str | None = None,
+    file_url: str | None = None,
+    file_name: str | None = None,
+    content: str | None = None,
+    youtube_url: str | None = None,
+    audio_url: str | None = None,
+    feed_url: str | None = None,
+    callback_url: str | None = None,
+) -> Source:
+    """Adds a source of `kind` in `pending` and queues it. Each kind reads its own input: `url`; `youtube_url`;
+    `content` (text); `file_url` of an upload (document, or podcast); `audio_url` or `feed_url` (podcast)."""
+    # URLs (SSRF rules) and the upload are checked before anything is locked or written.
+    fields: dict = {"type": kind}
+    if callback_url:
+        fields["callback_url"] = _check_url(callback_url, "callbackUrl")
+    if kind == Source.Type.URL:
+        fields["url"] = _check_url(_required(url, "url", kind), "url")
+        fields["normalized_url"] = safe_http.normalize_url(fields["url"])
+        default_name = fields["url"]
+    elif kind == Source.Type.YOUTUBE:
+        video = youtube_video_id(_required(youtube_url, "youtubeUrl", kind))
+        if not video:
+            raise ValidationFailed(
+                "youtubeUrl is not a YouTube video link (watch, youtu.be, embed or shorts).",
+                details={"fields": {"youtubeUrl": ["Not a YouTube video URL."]}},
+            )
+        fields["youtube_video_id"] = video
+        fields["url"] = f"https://www.youtube.com/watch?v={video}"
+        fields["normalized_url"] = fields["url"]
+        default_name = f"YouTube video {video}"
+    elif kind == Source.Type.TEXT:
+        fields["content"] = _required(content, "content", kind)
+        fields["content_hash"] = _text_hash(fields["content"])
+        default_name = (fields["content"].strip().splitlines() or ["Text"])[0][:80]
+    elif kind == Source.Type.DOCUMENT or (kind == Source.Type.PODCAST and file_url):
+        category = "document" if kind == Source.Type.DOCUMENT else "audio"
+        upload = _upload_from_file_url(
+            mind=mind, file_url=_required(file_url, "fileUrl", kind), category=category
+        )
+        fields.update(
+            upload=upload,
+            file_name=upload.file_name,
+            mime_type=upload.mime_type,
+            file_size=upload.file_size,
+            content_hash=upload.sha256,
+        )
+        default_name = file_name or upload.file_name
+    elif audio_url:
+        fields["audio_url"] = _check_url(audio_url, "audioUrl")
+        fields["normalized_url"] = safe_http.normalize_url(fields["audio_url"])
+        default_name = fields["audio_url"]
+    else:
+        fields["feed_url"] = _check_url(_required(feed_url, "feedUrl", kind), "feedUrl")
+        fields["normalized_url"] = safe_http.normalize_url(fields["feed_url"])
+        default_name = fields["feed_url"]
+    fields["name"] = ((name or "").strip() or default_name)[:255]
+
     with transaction.atomic():
         mind = Mind.objects.select_for_update().select_related("workspace").get(pk=mind.pk)
         _check_limits_and_duplicates(mind=mind, fields=fields)

@@ -11,8 +11,8 @@ from minds.serializers import (
     MindInputSerializer,
     MindSerializer,
     MindUpdateSerializer,
+    mind_changes,
     mind_detail_data,
-    mind_fields,
 )
 
 
@@ -58,7 +58,7 @@ class MindListApi(WorkspaceApiView):
     )
     def post(self, request):
         data = body(MindInputSerializer, request)
-        mind = services.mind_create(workspace=self.workspace, data=mind_fields(data))
+        mind = services.mind_create(workspace=self.workspace, changes=mind_changes(data))
         return success(201, mind=mind_detail_data(mind, selectors.mind_detail_counts(mind=mind)))
 
 
@@ -87,7 +87,7 @@ class MindDetailApi(WorkspaceApiView):
     def patch(self, request, mind_id: str):
         mind = selectors.mind_get(principal=self.principal, mind_id=mind_id)
         data = body(MindUpdateSerializer, request)
-        mind = services.mind_update(mind=mind, data=mind_fields(data))
+        mind = services.mind_update(mind=mind, changes=mind_changes(data))
         return success(mind=mind_detail_data(mind, selectors.mind_detail_counts(mind=mind)))
 
     @extend_schema(
@@ -129,13 +129,9 @@ class MindPublishApi(WorkspaceApiView):
         mind = selectors.mind_get(principal=self.principal, mind_id=mind_id)
         data = body(MindPublishInputSerializer, request)
         mind = services.mind_publish(mind=mind, is_published=data["isPublished"])
-        counts = selectors.mind_detail_counts(mind=mind)
-        payload = {
-            "mind": mind_detail_data(mind, counts),
-            "publicUrl": services.mind_public_url(mind) if mind.is_published else None,
-        }
-        if mind.is_published and counts["source_stats"]["ready"] == 0:
-            payload["warning"] = (
-                "This mind has no ready knowledge source yet; it can only answer from its prompt."
-            )
-        return success(**payload)
+        warning = selectors.mind_publish_warning(mind=mind)
+        return success(
+            mind=mind_detail_data(mind, selectors.mind_detail_counts(mind=mind)),
+            publicUrl=services.mind_public_url(mind) if mind.is_published else None,
+            **({"warning": warning} if warning else {}),
+        )

@@ -99,6 +99,13 @@ def mind_detail_counts(*, mind: Mind) -> dict:
     }
 
 
+def mind_publish_warning(*, mind: Mind) -> str | None:
+    """Told to whoever publishes a mind that has no ready source: the public page can only answer from the prompt."""
+    if mind.is_published and not mind.sources.filter(status="ready").exists():
+        return "This mind has no ready knowledge source yet; it can only answer from its prompt."
+    return None
+
+
 def workspace_usage(*, workspace: Workspace) -> dict:
     # Both counts in one round trip.
     counts = (

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from config.api.serializers import StrictSerializer, iso
 from minds.models import VOICE_IDS, Mind
+from minds.services import MindChanges, mind_public_url
 
 COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 FONT_RE = re.compile(r"^[A-Za-z0-9 ,'\"-]{1,100}$")
@@ -114,12 +115,14 @@ class MindInputSerializer(StrictSerializer):
         return [_origin(origin) for origin in value]
 
 
-def mind_fields(validated: dict) -> dict:
-    """Maps validated camelCase input onto model field names."""
-    return {
-        FIELD_MAP[key]: (dict(value) if isinstance(value, dict) else value)
-        for key, value in validated.items()
-    }
+def mind_changes(validated: dict) -> MindChanges:
+    """Validated camelCase input as the changes the services take."""
+    return MindChanges(
+        **{
+            FIELD_MAP[key]: (dict(value) if isinstance(value, dict) else value)
+            for key, value in validated.items()
+        }
+    )
 
 
 class MindUpdateSerializer(MindInputSerializer):
@@ -219,8 +222,6 @@ class MindDetailSerializer(MindSerializer):
 
 
 def mind_detail_data(mind: Mind, counts: dict) -> dict:
-    from minds.services import mind_public_url
-
     for name, value in counts.items():
         setattr(mind, name, value)
     return {

@@ -3,6 +3,7 @@
 import re
 import secrets
 import string
+from dataclasses import dataclass, fields
 from typing import Any
 
 from django.conf import settings
@@ -66,8 +67,45 @@ def _groups_validate(*, workspace: Workspace, visibility: str, group_ids: list[s
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class MindChanges:
+    """The settings a caller gives a mind, as model fields. `None` means "not given": the API never sets a field
+    to null, so a mind being created takes the model's default and a mind being updated keeps its value."""
+
+    name: str | None = None
+    slug: str | None = None
+    headline: str | None = None
+    bio: str | None = None
+    avatar_url: str | None = None
+    system_prompt: str | None = None
+    welcome_message: str | None = None
+    suggested_questions: list[str] | None = None
+    expertise_areas: list[str] | None = None
+    is_published: bool | None = None
+    show_sources: bool | None = None
+    collect_email_before_chat: bool | None = None
+    temperature: float | None = None
+    model: str | None = None
+    language: str | None = None
+    theme: dict[str, str] | None = None
+    social_links: dict[str, str] | None = None
+    voice_enabled: bool | None = None
+    voice_id: str | None = None
+    voice_speed: float | None = None
+    visibility: str | None = None
+    allowed_group_ids: list[str] | None = None
+    allowed_origins: list[str] | None = None
+    public_messages_per_minute: int | None = None
+    public_messages_per_day: int | None = None
+
+    def given(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
 @transaction.atomic
-def mind_create(*, workspace: Workspace, data: dict[str, Any]) -> Mind:
+def mind_create(*, workspace: Workspace, changes: MindChanges) -> Mind:
+    if not changes.name:
+        raise ValidationFailed("A mind needs a name.", details={"fields": {"name": ["Required."]}})
     # The row lock serialises concurrent creations so the limit cannot be overshot.
     workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
     used = Mind.objects.filter(workspace=workspace).count()
@@ -76,9 +114,10 @@ def mind_create(*, workspace: Workspace, data: dict[str, Any]) -> Mind:
             f"This workspace has reached its limit of {workspace.effective_minds_limit} minds.",
             details={"limit": workspace.effective_minds_limit, "used": used},
         )
-    slug = data.pop("slug", None)
-    slug = slug_validate(slug) if slug else slug_generate(data["name"])
-    mind = Mind(workspace=workspace, slug=slug, **data)
+    values = changes.given()
+    slug = values.pop("slug", None)
+    slug = slug_validate(slug) if slug else slug_generate(changes.name)
+    mind = Mind(workspace=workspace, slug=slug, **values)
     _groups_validate(workspace=workspace, visibility=mind.visibility, group_ids=mind.allowed_group_ids)
     if mind.is_published:
         mind.published_at = timezone.now()
@@ -93,16 +132,18 @@ def mind_create(*, workspace: Workspace, data: dict[str, Any]) -> Mind:
 
 
 @transaction.atomic
-def mind_update(*, mind: Mind, data: dict[str, Any]) -> Mind:
-    if "slug" in data:
-        data["slug"] = slug_validate(data["slug"], exclude_mind_id=mind.id)
-    if "theme" in data:
-        data["theme"] = {**(mind.theme or {}), **data["theme"]}
-    if "is_published" in data and data["is_published"] and not mind.is_published:
+def mind_update(*, mind: Mind, changes: MindChanges) -> Mind:
+    values = changes.given()
+    if changes.slug is not None:
+        values["slug"] = slug_validate(changes.slug, exclude_mind_id=mind.id)
+    if changes.theme is not None:
+        # A theme update names only the keys it changes.
+        values["theme"] = {**(mind.theme or {}), **changes.theme}
+    if changes.is_published and not mind.is_published:
         mind.published_at = timezone.now()
-    for field, value in data.items():
+    for field, value in values.items():
         setattr(mind, field, value)
-    if {"visibility", "allowed_group_ids"} & set(data):
+    if changes.visibility is not None or changes.allowed_group_ids is not None:
         _groups_validate(
             workspace=mind.workspace, visibility=mind.visibility, group_ids=mind.allowed_group_ids
         )

@@ -6,6 +6,8 @@ import pytest
 from django.core.files.storage import default_storage
 from docx import Document
 
+from config.api.errors import ValidationFailed
+from knowledge import services
 from knowledge.models import Chunk, Source, UploadedFile
 from minds.models import Mind
 from tests.helpers import KeyedClient, assert_error, make_key
@@ -76,6 +78,15 @@ def test_every_type_validates_its_fields(api, mind):
     )
     assert "fileUrl" in body["details"]["fields"]
     assert Source.objects.count() == 0
+
+
+def test_source_create_without_the_input_of_its_type_gives_a_validation_error(mind):
+    """Callers other than the API (the ingest command) get the domain error the API would give, not a crash."""
+    with pytest.raises(ValidationFailed) as missing:
+        services.source_create(mind=mind, kind="url")
+    assert missing.value.details == {"fields": {"url": ["Required for a url source."]}}
+    source = services.source_create(mind=mind, kind="text", content="  First line\nSecond line")
+    assert source.name == "First line" and source.status == "pending"
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,9 @@
 """The minds endpoints: every field and limit, scoping, slugs, publish, delete cascade."""
 
+import io
+
 import pytest
+from django.core.management import call_command
 
 from conversations.models import Conversation
 from knowledge.models import Source
@@ -156,6 +159,14 @@ def test_publish_warns_without_ready_sources(api, workspace):
     assert "warning" not in api.post(f"/api/v1/minds/{mind_id}/publish", {}).json()
     unpublished = api.post(f"/api/v1/minds/{mind_id}/publish", {"isPublished": False}).json()
     assert unpublished["mind"]["isPublished"] is False and unpublished["publicUrl"] is None
+
+
+def test_seed_demo_creates_a_published_demo_mind_once():
+    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", stdout=io.StringIO())
+    demo = Mind.objects.get(slug="demo-mind")
+    assert demo.is_published and demo.published_at and demo.suggested_questions
+    assert Mind.objects.filter(workspace=demo.workspace).count() == 1
 
 
 def test_every_endpoint_checks_key_scope_and_workspace(api, other_api, workspace):

@@ -72,9 +72,7 @@ class Command(BaseCommand):
             with path.open("rb") as handle:
                 upload = services.upload_create(mind=mind, file=File(handle, name=path.name))
             kind = "podcast" if upload.category == "audio" else "document"
-            source = services.source_create(
-                mind=mind, data={"type": kind, "fileUrl": file_url(upload), "name": path.name}
-            )
+            source = services.source_create(mind=mind, kind=kind, file_url=file_url(upload), name=path.name)
             return {"source_id": source.id, "status": "pending", "chunks": 0, "error": ""}
         except ApplicationError as exc:
             status = "duplicate" if exc.code == "duplicate_source" else "rejected"

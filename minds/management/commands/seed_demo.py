@@ -5,7 +5,7 @@ from accounts.models import Workspace
 from apikeys.models import ALL_SCOPES, ApiKey
 from apikeys.services import api_key_create
 from minds.models import Mind
-from minds.services import mind_create
+from minds.services import MindChanges, mind_create
 
 DEMO_WORKSPACE = "Demo"
 DEMO_KEY_NAME = "demo"
@@ -21,14 +21,14 @@ class Command(BaseCommand):
         if not Mind.objects.filter(workspace=workspace).exists():
             mind_create(
                 workspace=workspace,
-                data={
-                    "name": "Demo Mind",
-                    "slug": "demo-mind",
-                    "headline": "Ask me about the documents you give me",
-                    "welcome_message": "Hi! Add knowledge to me through the API, then ask away.",
-                    "suggested_questions": ["What do you know?", "Where does that come from?"],
-                    "is_published": True,
-                },
+                changes=MindChanges(
+                    name="Demo Mind",
+                    slug="demo-mind",
+                    headline="Ask me about the documents you give me",
+                    welcome_message="Hi! Add knowledge to me through the API, then ask away.",
+                    suggested_questions=["What do you know?", "Where does that come from?"],
+                    is_published=True,
+                ),
             )
         # One demo key at a time: revoke the previous one so restarts never hit the key limit.
         ApiKey.objects.live().filter(workspace=workspace, name=DEMO_KEY_NAME).update(
