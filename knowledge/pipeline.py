@@ -20,9 +20,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from knowledge import extractors, safe_http
+from knowledge.errors import ExtractionError, TransientError
 from knowledge.extractors import audio, youtube
 from knowledge.extractors import feed as feed_extractor
-from knowledge.extractors.base import Extracted, ExtractionError, TransientError
+from knowledge.extractors.base import Extracted
 from knowledge.extractors.detect import detect_file
 from knowledge.indexing import source_index
 from knowledge.models import Source

@@ -22,17 +22,12 @@ from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlun
 import httpx
 from django.conf import settings
 
-from knowledge.extractors.base import ExtractionError, TransientError
+from knowledge.errors import ExtractionError, TransientError, UrlNotAllowedError
 
 MAX_REDIRECTS = 5
 USER_AGENT = "MindsBot/1.0 (+knowledge ingestion)"
 TRACKING_PARAMS = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "ref_src")
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-
-class UrlNotAllowed(ExtractionError):
-    def __init__(self, message: str):
-        super().__init__("url_not_allowed", message)
 
 
 @dataclass
@@ -138,20 +133,20 @@ def _check(url: str, *, unresolvable_ok: bool = False) -> Target | None:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 - urlsplit only parses the port when asked; a bad one raises here
     except ValueError as exc:
-        raise UrlNotAllowed("This is not a valid URL (check its host and port).") from exc
+        raise UrlNotAllowedError("This is not a valid URL (check its host and port).") from exc
     if parts.scheme not in ("http", "https"):
-        raise UrlNotAllowed(
+        raise UrlNotAllowedError(
             f"Only http and https URLs can be fetched, not {parts.scheme or 'this'}: {url[:200]}"
         )
     if parts.username or parts.password:
-        raise UrlNotAllowed("URLs with credentials are not allowed.")
+        raise UrlNotAllowedError("URLs with credentials are not allowed.")
     # A trailing dot is the same name to DNS ("localhost." is localhost); %-escapes are decoded as a resolver would.
     host = unquote(parts.hostname or "").rstrip(".")
     if not host:
-        raise UrlNotAllowed("The URL has no host.")
+        raise UrlNotAllowedError("The URL has no host.")
     refusal = _host_refusal(host)
     if refusal:
-        raise UrlNotAllowed(refusal)
+        raise UrlNotAllowedError(refusal)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         addresses = _resolve(host, port)
@@ -162,14 +157,14 @@ def _check(url: str, *, unresolvable_ok: bool = False) -> Target | None:
     for address in addresses:
         reason = address_refusal(address)
         if reason:
-            raise UrlNotAllowed(
+            raise UrlNotAllowedError(
                 f"{host} resolves to {reason} ({address}); only public addresses can be fetched."
             )
     return Target(url=url.strip(), host=host, port=port, ip=addresses[0])
 
 
 def validate_url(url: str) -> str:
-    """Checks a URL a user gave (scheme, host, every resolved address); returns it or raises UrlNotAllowed.
+    """Checks a URL a user gave (scheme, host, every resolved address); returns it or raises UrlNotAllowedError.
 
     A name that does not resolve right now is accepted: the fetch checks it again (and fails cleanly) later.
     """

@@ -17,7 +17,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from knowledge import safe_http
-from knowledge.extractors.base import ExtractionError, TransientError
+from knowledge.errors import ExtractionError, TransientError
 from knowledge.models import Source, WebhookAttempt, WebhookDelivery
 from knowledge.serializers import source_data
 

@@ -8,8 +8,9 @@ from docx import Document
 from pypdf import PdfReader, PdfWriter
 
 from knowledge.chunking import chunk_segments
+from knowledge.errors import ExtractionError
 from knowledge.extractors import extract_file, extract_text
-from knowledge.extractors.base import ExtractionError, Segment
+from knowledge.extractors.base import Segment
 from knowledge.extractors.detect import detect_file
 from knowledge.extractors.feed import latest_episode
 from knowledge.extractors.youtube import video_id

@@ -5,7 +5,7 @@ import socket
 import pytest
 
 from knowledge import safe_http
-from knowledge.extractors.base import ExtractionError
+from knowledge.errors import ExtractionError
 from tests.fakesite import FakeSite
 
 BLOCKED = [
@@ -163,7 +163,7 @@ def test_connection_goes_to_the_checked_address_not_a_second_lookup(settings, mo
 
 
 def test_server_errors_are_transient_and_client_errors_are_not(settings):
-    from knowledge.extractors.base import TransientError
+    from knowledge.errors import TransientError
 
     settings.SSRF_ALLOW_LOOPBACK = True
     with FakeSite() as site:

@@ -1,14 +1,13 @@
 """Extractors turn bytes into structured segments (see base.py); one entry point per kind of input."""
 
-from knowledge.extractors.base import Extracted, ExtractionError, Segment, TransientError
+from knowledge.errors import ExtractionError
+from knowledge.extractors.base import Extracted, Segment
 from knowledge.extractors.html import extract_html
 from knowledge.extractors.text import extract_text
 
 __all__ = [
     "Extracted",
-    "ExtractionError",
     "Segment",
-    "TransientError",
     "extract_file",
     "extract_html",
     "extract_text",

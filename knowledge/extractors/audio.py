@@ -8,7 +8,8 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from knowledge.extractors.base import Extracted, ExtractionError, Segment
+from knowledge.errors import ExtractionError
+from knowledge.extractors.base import Extracted, Segment
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()

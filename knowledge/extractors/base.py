@@ -28,20 +28,3 @@ class Extracted:
     @property
     def text(self) -> str:
         return "\n\n".join(segment.text for segment in self.segments)
-
-
-class ExtractionError(Exception):
-    """A permanent failure of a source, with a stable code and a message a user can act on.
-
-    Codes: empty_content, pdf_encrypted, no_text_layer, corrupt_file, unsupported_file_type, file_too_large,
-    url_not_allowed, fetch_failed, no_captions, transcription_failed, feed_invalid.
-    """
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class TransientError(Exception):
-    """A failure worth retrying (network timeout, 5xx, connection reset)."""

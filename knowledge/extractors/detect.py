@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import filetype
 from charset_normalizer import from_bytes
 
-from knowledge.extractors.base import ExtractionError
+from knowledge.errors import ExtractionError
 
 AUDIO = {
     "audio/mpeg": ("mp3", "audio/mpeg"),

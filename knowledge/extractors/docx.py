@@ -7,7 +7,8 @@ from docx.opc.exceptions import PackageNotFoundError
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
-from knowledge.extractors.base import Extracted, ExtractionError, Segment
+from knowledge.errors import ExtractionError
+from knowledge.extractors.base import Extracted, Segment
 
 # A zip bomb expands a small upload into gigabytes; refuse archives that inflate beyond these before parsing.
 MAX_UNCOMPRESSED_BYTES = 300 * 1024 * 1024

@@ -2,7 +2,7 @@
 
 import feedparser
 
-from knowledge.extractors.base import ExtractionError
+from knowledge.errors import ExtractionError
 
 
 def latest_episode(feed_bytes: bytes) -> tuple[str, str]:

@@ -2,7 +2,8 @@
 
 import trafilatura
 
-from knowledge.extractors.base import Extracted, ExtractionError
+from knowledge.errors import ExtractionError
+from knowledge.extractors.base import Extracted
 from knowledge.extractors.text import decode, extract_markdown
 
 

@@ -6,7 +6,8 @@ import unicodedata
 from pypdf import PdfReader
 from pypdf.errors import FileNotDecryptedError, PdfReadError, PyPdfError
 
-from knowledge.extractors.base import Extracted, ExtractionError, Segment
+from knowledge.errors import ExtractionError
+from knowledge.extractors.base import Extracted, Segment
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,8 @@ import re
 
 from charset_normalizer import from_bytes
 
-from knowledge.extractors.base import Extracted, ExtractionError, Segment
+from knowledge.errors import ExtractionError
+from knowledge.extractors.base import Extracted, Segment
 
 ATX = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 SETEXT = re.compile(r"^(=+|-+)\s*$")

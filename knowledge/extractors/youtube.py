@@ -6,7 +6,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
 
-from knowledge.extractors.base import Extracted, ExtractionError, Segment, TransientError
+from knowledge.errors import ExtractionError, TransientError
+from knowledge.extractors.base import Extracted, Segment
 
 VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 HOSTS = {
