@@ -18,10 +18,10 @@ from conversations.serializers import (
     message_data,
 )
 from conversations.streaming import stream_response
-from minds.selectors import mind_get
+from minds.apis_base import MindScopedApiView
 
 
-class ChatApi(WorkspaceApiView):
+class ChatApi(MindScopedApiView):
     required_scopes = {"POST": "minds:chat"}
 
     @extend_schema(
@@ -47,12 +47,11 @@ class ChatApi(WorkspaceApiView):
             **errors(*COMMON_ERRORS, 502),
         },
     )
-    def post(self, request, mind_id: str):
-        mind = mind_get(principal=self.principal, mind_id=mind_id)
+    def post(self, request):
         data = body(ChatInputSerializer, request)
         fmt = data.get("format") or ("sse" if data["stream"] else "json")
         kwargs = {
-            "mind": mind,
+            "mind": self.mind,
             "message": data["message"],
             "conversation_id": data.get("conversationId"),
             "channel": Conversation.Channel.API,
@@ -71,7 +70,7 @@ class ChatApi(WorkspaceApiView):
         return stream_response(chat.chat_stream(**kwargs), fmt)
 
 
-class ConversationListApi(WorkspaceApiView):
+class ConversationListApi(MindScopedApiView):
     required_scopes = {"GET": "conversations:read"}
 
     @extend_schema(
@@ -87,11 +86,10 @@ class ConversationListApi(WorkspaceApiView):
             **errors(*COMMON_ERRORS),
         },
     )
-    def get(self, request, mind_id: str):
-        mind = mind_get(principal=self.principal, mind_id=mind_id)
+    def get(self, request):
         params = query_params(ConversationListQuerySerializer, request)
         page, has_more = selectors.conversation_page(
-            mind=mind, start_after=params.get("startAfter"), limit=params["limit"]
+            mind=self.mind, start_after=params.get("startAfter"), limit=params["limit"]
         )
         return success(
             conversations=[conversation_data(c) for c in page],

@@ -3,10 +3,11 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 
+from config.api.errors import ValidationFailed
 from config.api.pagination import paginate
 from config.api.schema import COMMON_ERRORS, PaginationSerializer, envelope, errors
 from config.api.serializers import body, query_params
-from config.api.views import WorkspaceApiView, success
+from config.api.views import success
 from knowledge import selectors, services
 from knowledge.serializers import (
     SourceInputSerializer,
@@ -16,13 +17,13 @@ from knowledge.serializers import (
     source_data,
     upload_data,
 )
-from minds.selectors import mind_get
+from minds.apis_base import MindScopedApiView
 
 # While a source is unfinished, clients are told when to poll again.
 POLL_AFTER_SECONDS = "5"
 
 
-class SourceListApi(WorkspaceApiView):
+class SourceListApi(MindScopedApiView):
     required_scopes = {"GET": "minds:read", "POST": "minds:write"}
 
     @extend_schema(
@@ -35,11 +36,10 @@ class SourceListApi(WorkspaceApiView):
             **errors(*COMMON_ERRORS),
         },
     )
-    def get(self, request, mind_id: str):
-        mind = mind_get(principal=self.principal, mind_id=mind_id)
+    def get(self, request):
         params = query_params(SourceListQuerySerializer, request)
         page = paginate(
-            selectors.source_list(mind=mind, status=params.get("status"), type=params.get("type")),
+            selectors.source_list(mind=self.mind, status=params.get("status"), type=params.get("type")),
             page=params["page"],
             limit=params["limit"],
         )
@@ -57,12 +57,11 @@ class SourceListApi(WorkspaceApiView):
             **errors(*COMMON_ERRORS, 409),
         },
     )
-    def post(self, request, mind_id: str):
-        mind = mind_get(principal=self.principal, mind_id=mind_id)
+    def post(self, request):
         data = body(SourceInputSerializer, request)
         # mimeType and fileSize are informational: the stored upload's own are used.
         source = services.source_create(
-            mind=mind,
+            mind=self.mind,
             kind=data["type"],
             name=data.get("name"),
             url=data.get("url"),
@@ -77,7 +76,7 @@ class SourceListApi(WorkspaceApiView):
         return success(201, headers={"Retry-After": POLL_AFTER_SECONDS}, source=source_data(source))
 
 
-class SourceDetailApi(WorkspaceApiView):
+class SourceDetailApi(MindScopedApiView):
     required_scopes = {"GET": "minds:read", "DELETE": "minds:write"}
 
     @extend_schema(
@@ -88,9 +87,8 @@ class SourceDetailApi(WorkspaceApiView):
             **errors(*COMMON_ERRORS),
         },
     )
-    def get(self, request, mind_id: str, source_id: str):
-        mind = mind_get(principal=self.principal, mind_id=mind_id)
-        source = selectors.source_get(mind=mind, source_id=source_id)
+    def get(self, request, source_id: str):
+        source = selectors.source_get(mind=self.mind, source_id=source_id)
         headers = None if source.is_finished else {"Retry-After": POLL_AFTER_SECONDS}
         return success(headers=headers, source=source_data(source))
 
@@ -103,13 +101,12 @@ class SourceDetailApi(WorkspaceApiView):
             **errors(*COMMON_ERRORS),
         },
     )
-    def delete(self, request, mind_id: str, source_id: str):
-        mind = mind_get(principal=self.principal, mind_id=mind_id)
-        source = selectors.source_get(mind=mind, source_id=source_id)
+    def delete(self, request, source_id: str):
+        source = selectors.source_get(mind=self.mind, source_id=source_id)
         return success(deleted=True, id=services.source_delete(source=source))
 
 
-class SourceReprocessApi(WorkspaceApiView):
+class SourceReprocessApi(MindScopedApiView):
     required_scopes = {"POST": "minds:write"}
 
     @extend_schema(
@@ -120,14 +117,13 @@ class SourceReprocessApi(WorkspaceApiView):
             **errors(*COMMON_ERRORS, 409),
         },
     )
-    def post(self, request, mind_id: str, source_id: str):
-        mind = mind_get(principal=self.principal, mind_id=mind_id)
-        source = selectors.source_get(mind=mind, source_id=source_id)
+    def post(self, request, source_id: str):
+        source = selectors.source_get(mind=self.mind, source_id=source_id)
         source = services.source_reprocess(source=source)
         return success(headers={"Retry-After": POLL_AFTER_SECONDS}, source=source_data(source))
 
 
-class UploadApi(WorkspaceApiView):
+class UploadApi(MindScopedApiView):
     required_scopes = {"POST": "minds:write"}
     parser_classes = [MultiPartParser]
 
@@ -148,21 +144,18 @@ class UploadApi(WorkspaceApiView):
             **errors(*COMMON_ERRORS, 413, 415),
         },
     )
-    def post(self, request, mind_id: str):
-        mind = mind_get(principal=self.principal, mind_id=mind_id)
+    def post(self, request):
         files = request.FILES.getlist("file")
         if len(files) != 1:
-            from config.api.errors import ValidationFailed
-
             raise ValidationFailed(
                 "Send exactly one file in the multipart field `file`.",
                 details={"fields": {"file": ["Exactly one file is required."]}},
             )
-        upload = services.upload_create(mind=mind, file=files[0])
+        upload = services.upload_create(mind=self.mind, file=files[0])
         return success(201, **upload_data(upload))
 
 
-class UploadDownloadApi(WorkspaceApiView):
+class UploadDownloadApi(MindScopedApiView):
     """The bytes of an uploaded file (what `fileUrl` points at), for the mind's owners only."""
 
     required_scopes = {"GET": "minds:read"}
@@ -172,9 +165,8 @@ class UploadDownloadApi(WorkspaceApiView):
         responses={(200, "application/octet-stream"): bytes, **errors(*COMMON_ERRORS)},
         parameters=[OpenApiParameter("file_id", str, OpenApiParameter.PATH)],
     )
-    def get(self, request, mind_id: str, file_id: str):
-        mind = mind_get(principal=self.principal, mind_id=mind_id)
-        upload = selectors.upload_get(mind=mind, upload_id=file_id)
+    def get(self, request, file_id: str):
+        upload = selectors.upload_get(mind=self.mind, upload_id=file_id)
         return FileResponse(
             upload.file.open("rb"),
             as_attachment=True,

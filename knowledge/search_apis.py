@@ -3,9 +3,9 @@ from rest_framework import serializers
 
 from config.api.schema import COMMON_ERRORS, envelope, errors
 from config.api.serializers import StrictSerializer, body
-from config.api.views import WorkspaceApiView, success
+from config.api.views import success
 from knowledge.search import MODES, SearchHit, search_chunks
-from minds.selectors import mind_get
+from minds.apis_base import MindScopedApiView
 
 
 class SearchInputSerializer(StrictSerializer):
@@ -45,7 +45,7 @@ def result_data(hit: SearchHit) -> dict:
     }
 
 
-class SearchApi(WorkspaceApiView):
+class SearchApi(MindScopedApiView):
     required_scopes = {"POST": "knowledge:search"}
     extra_rate_limits = ("search",)
 
@@ -66,11 +66,10 @@ class SearchApi(WorkspaceApiView):
             **errors(*COMMON_ERRORS),
         },
     )
-    def post(self, request, mind_id: str):
-        mind = mind_get(principal=self.principal, mind_id=mind_id)
+    def post(self, request):
         data = body(SearchInputSerializer, request)
         hits = search_chunks(
-            mind=mind,
+            mind=self.mind,
             query=data["query"],
             limit=data["limit"],
             threshold=data["threshold"],

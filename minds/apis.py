@@ -6,6 +6,7 @@ from config.api.schema import COMMON_ERRORS, PaginationSerializer, envelope, err
 from config.api.serializers import StrictSerializer, body, query_params
 from config.api.views import WorkspaceApiView, success
 from minds import selectors, services
+from minds.apis_base import MindScopedApiView
 from minds.serializers import (
     MindDetailSerializer,
     MindInputSerializer,
@@ -62,7 +63,7 @@ class MindListApi(WorkspaceApiView):
         return success(201, mind=mind_detail_data(mind, selectors.mind_detail_counts(mind=mind)))
 
 
-class MindDetailApi(WorkspaceApiView):
+class MindDetailApi(MindScopedApiView):
     required_scopes = {"GET": "minds:read", "PATCH": "minds:write", "DELETE": "minds:write"}
 
     @extend_schema(
@@ -72,9 +73,8 @@ class MindDetailApi(WorkspaceApiView):
             **errors(*COMMON_ERRORS),
         },
     )
-    def get(self, request, mind_id: str):
-        mind = selectors.mind_get(principal=self.principal, mind_id=mind_id)
-        return success(mind=mind_detail_data(mind, selectors.mind_detail_counts(mind=mind)))
+    def get(self, request):
+        return success(mind=mind_detail_data(self.mind, selectors.mind_detail_counts(mind=self.mind)))
 
     @extend_schema(
         operation_id="minds_update",
@@ -84,10 +84,9 @@ class MindDetailApi(WorkspaceApiView):
             **errors(*COMMON_ERRORS),
         },
     )
-    def patch(self, request, mind_id: str):
-        mind = selectors.mind_get(principal=self.principal, mind_id=mind_id)
+    def patch(self, request):
         data = body(MindUpdateSerializer, request)
-        mind = services.mind_update(mind=mind, changes=mind_changes(data))
+        mind = services.mind_update(mind=self.mind, changes=mind_changes(data))
         return success(mind=mind_detail_data(mind, selectors.mind_detail_counts(mind=mind)))
 
     @extend_schema(
@@ -99,17 +98,15 @@ class MindDetailApi(WorkspaceApiView):
             **errors(*COMMON_ERRORS),
         },
     )
-    def delete(self, request, mind_id: str):
-        mind = selectors.mind_get(principal=self.principal, mind_id=mind_id)
-        deleted_id = services.mind_delete(mind=mind)
-        return success(deleted=True, id=deleted_id)
+    def delete(self, request):
+        return success(deleted=True, id=services.mind_delete(mind=self.mind))
 
 
 class MindPublishInputSerializer(StrictSerializer):
     isPublished = serializers.BooleanField(default=True)
 
 
-class MindPublishApi(WorkspaceApiView):
+class MindPublishApi(MindScopedApiView):
     required_scopes = {"POST": "minds:write"}
 
     @extend_schema(
@@ -125,10 +122,9 @@ class MindPublishApi(WorkspaceApiView):
             **errors(*COMMON_ERRORS),
         },
     )
-    def post(self, request, mind_id: str):
-        mind = selectors.mind_get(principal=self.principal, mind_id=mind_id)
+    def post(self, request):
         data = body(MindPublishInputSerializer, request)
-        mind = services.mind_publish(mind=mind, is_published=data["isPublished"])
+        mind = services.mind_publish(mind=self.mind, is_published=data["isPublished"])
         warning = selectors.mind_publish_warning(mind=mind)
         return success(
             mind=mind_detail_data(mind, selectors.mind_detail_counts(mind=mind)),

@@ -191,3 +191,35 @@ def test_every_endpoint_checks_key_scope_and_workspace(api, other_api, workspace
     restricted = KeyedClient(make_key(workspace, scopes="all", allowed_mind_ids=[elsewhere.id]))
     assert_error(restricted.get(f"/api/v1/minds/{mind_id}"), 404, "not_found")
     assert [m["id"] for m in restricted.get("/api/v1/minds").json()["minds"]] == [elsewhere.id]
+
+
+# One path per app that inherits minds.apis_base.MindScopedApiView.
+MIND_SCOPED_CALLS = [
+    ("get", "/api/v1/minds/{}"),
+    ("get", "/api/v1/minds/{}/knowledge"),
+    ("post", "/api/v1/minds/{}/search"),
+    ("post", "/api/v1/minds/{}/chat"),
+    ("get", "/api/v1/minds/{}/conversations"),
+]
+
+
+def test_a_request_refused_for_its_key_scope_method_or_rate_learns_nothing_about_the_mind(
+    workspace, other_workspace, settings
+):
+    hidden = Mind.objects.create(workspace=other_workspace, name="Hidden", slug="hidden-order")
+    no_scope = KeyedClient(make_key(workspace, scopes=["users:manage"]))
+    for mind_id in (hidden.id, "mind_unknown"):
+        for method, path in MIND_SCOPED_CALLS:
+            assert_error(getattr(KeyedClient(None), method)(path.format(mind_id)), 401, "missing_api_key")
+            assert_error(getattr(no_scope, method)(path.format(mind_id)), 403, "insufficient_scope")
+    api = KeyedClient(make_key(workspace, scopes="all"))
+    assert_error(api.delete(f"/api/v1/minds/{hidden.id}/publish"), 405, "method_not_allowed")
+    settings.RATE_LIMIT_PER_MINUTE = 1
+    for _attempt in range(2):  # a one-minute window may roll over mid-test; then the count starts again
+        client = KeyedClient(make_key(workspace, scopes="all"))
+        first = client.get(f"/api/v1/minds/{hidden.id}")
+        limited = client.get(f"/api/v1/minds/{hidden.id}")
+        if first["X-RateLimit-Reset"] == limited["X-RateLimit-Reset"]:
+            break
+    assert_error(first, 404, "not_found")
+    assert_error(limited, 429, "rate_limited")
