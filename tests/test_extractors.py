@@ -99,6 +99,55 @@ def test_markdown_headings_become_structure():
     assert body.heading_path == ("Guide", "Setext") and extracted.title == "Guide"
 
 
+def segments_of(markdown: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    return [(s.kind, s.text, s.heading_path) for s in extract_text(markdown.encode(), markdown=True).segments]
+
+
+def test_markdown_fences_keep_hash_lines_and_shorter_fences_as_code():
+    # A Markdown example inside a code block: the inner ``` and the `#` lines are code, not fences and headings.
+    doc = "# Doc\n\n~~~markdown\n```python\n# not a heading\n```\n~~~\n\n````\n```\n# nor this\n```\n````\n\nAfter."
+    assert segments_of(doc) == [
+        ("heading", "Doc", ("Doc",)),
+        ("code", "```python\n# not a heading\n```", ("Doc",)),
+        ("code", "```\n# nor this\n```", ("Doc",)),
+        ("paragraph", "After.", ("Doc",)),
+    ]
+
+
+def test_markdown_setext_headings_span_lines_and_rules_are_not_text():
+    doc = "Line one\nline two\n========\n\nBody.\n\n---\n\n* * *\n\nSub\n---\n\nEnd."
+    assert segments_of(doc) == [
+        ("heading", "Line one line two", ("Line one line two",)),
+        ("paragraph", "Body.", ("Line one line two",)),
+        ("heading", "Sub", ("Line one line two", "Sub")),
+        ("paragraph", "End.", ("Line one line two", "Sub")),
+    ]
+
+
+def test_markdown_nested_lists_tables_without_edge_pipes_and_inline_markup():
+    doc = (
+        "# Doc\n\n- parent with **bold** and a [link](https://x.test/)\n  - child\n\n    ```sh\n    # install\n"
+        "    make\n    ```\n- second\n\n1. first `code`\n2. second\n\nName | Value\n--- | ---\nfoo | 1\n"
+    )
+    assert [(kind, text) for kind, text, _ in segments_of(doc)] == [
+        ("heading", "Doc"),
+        ("list", "- parent with bold and a link"),
+        ("list", "- child"),
+        ("code", "# install\nmake"),
+        ("list", "- second"),
+        ("list", "1. first code"),
+        ("list", "2. second"),
+        ("table", "Name | Value\nfoo | 1"),
+    ]
+
+
+def test_markdown_nested_past_the_parser_limit_keeps_its_text():
+    # markdown-it skips what is nested deeper than its limit; the text must still reach the chunks.
+    doc = "# Doc\n\n" + "".join("  " * depth + f"- level{depth}\n" for depth in range(15)) + "\nAfter.\n"
+    text = extract_text(doc.encode(), markdown=True).text
+    assert "level14" in text and "After." in text
+
+
 @pytest.mark.parametrize("data", [b"", b"   \n\n\t", "\u200b".encode()])
 def test_empty_text_fails_as_empty_content(data):
     with pytest.raises(ExtractionError) as caught:

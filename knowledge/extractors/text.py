@@ -1,15 +1,18 @@
 """Plain text and Markdown, with encoding detection; Markdown headings become the structure of the chunks."""
 
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from charset_normalizer import from_bytes
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from knowledge.errors import ExtractionError
 from knowledge.extractors.base import Extracted, Segment
 
-ATX = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-SETEXT = re.compile(r"^(=+|-+)\s*$")
-FENCE = re.compile(r"^(```|~~~)")
+MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+HTML_TAG = re.compile(r"<!--.*?-->|<[^>]*>", re.DOTALL)
 
 
 def decode(data: bytes, declared: str | None = None) -> str:
@@ -74,83 +77,94 @@ def extract_plain(text: str) -> Extracted:
 
 
 def extract_markdown(text: str) -> Extracted:
-    lines = _clean(text).split("\n")
+    """Headings, paragraphs, list items, tables and code from markdown-it's token stream (CommonMark + tables).
+
+    Segments hold the text a reader sees, not the markup: `**x**` is `x`, a link is its text, a table row is
+    `cell | cell`. Each list item is one segment starting with its marker; a nested list's items follow their
+    parent's. Every segment carries the path of the headings above it.
+    """
     segments: list[Segment] = []
     headings: list[tuple[int, str]] = []
-    buffer: list[str] = []
-    title = ""
-    in_code = False
-    code: list[str] = []
+    items: list[_ListItem] = []  # the open list items, innermost last
+    rows: list[list[str]] = []
 
-    def path() -> tuple[str, ...]:
-        return tuple(h[1] for h in headings)
+    def add(kind: str, body: str) -> None:
+        segments.append(Segment(body, kind=kind, heading_path=tuple(h[1] for h in headings)))
 
-    def flush() -> None:
-        if buffer:
-            text = " ".join(" ".join(buffer).split())
-            if text:
-                kind = (
-                    "list"
-                    if text.startswith(("- ", "* ", "+ ")) or re.match(r"^\d+[.)] ", text)
-                    else "paragraph"
-                )
-                if text.startswith("|"):
-                    kind = "table"
-                    text = "\n".join(line.strip() for line in buffer if line.strip())
-                segments.append(Segment(text, kind=kind, heading_path=path()))
-            buffer.clear()
+    def flush_item() -> None:
+        # An item's text is written before whatever block follows inside it (a nested list, code), so order holds.
+        if items and items[-1].parts:
+            add("list", items[-1].marker + " ".join(items[-1].parts))
+            items[-1].marker, items[-1].parts = "", []
 
-    def heading(level: int, text: str) -> None:
-        nonlocal headings, title
-        flush()
-        headings = [h for h in headings if h[0] < level] + [(level, text)]
-        title = title or text
-        segments.append(Segment(text, kind="heading", heading_path=path()))
-
-    for index, line in enumerate(lines):
-        if FENCE.match(line.strip()):
-            if in_code:
-                if any(c.strip() for c in code):
-                    segments.append(Segment("\n".join(code).strip("\n"), kind="code", heading_path=path()))
-                code = []
-                in_code = False
-            else:
-                flush()
-                in_code = True
-            continue
-        if in_code:
-            code.append(line)
-            continue
-        atx = ATX.match(line)
-        if atx:
-            heading(len(atx.group(1)), atx.group(2).strip())
-            continue
-        next_line = lines[index + 1] if index + 1 < len(lines) else ""
-        if (
-            line.strip()
-            and SETEXT.match(next_line)
-            and not buffer
-            and not line.lstrip().startswith(("-", "*", "|"))
-        ):
-            heading(1 if next_line.strip().startswith("=") else 2, line.strip())
-            lines[index + 1] = ""
-            continue
-        if not line.strip():
-            flush()
-            continue
-        if (
-            re.match(r"^\s*([-*+]|\d+[.)])\s+", line)
-            and buffer
-            and not buffer[0].lstrip().startswith(("-", "*", "+"))
-        ):
-            flush()
-        if re.match(r"^\s*([-*+]|\d+[.)])\s+", line) and buffer:
-            flush()
-        buffer.append(line)
-    flush()
-    if in_code and any(c.strip() for c in code):
-        segments.append(Segment("\n".join(code), kind="code", heading_path=path()))
+    text = _clean(text)
+    tokens = MARKDOWN.parse(text)
+    if any(token.level >= MARKDOWN.options["maxNesting"] - 1 for token in tokens):
+        # markdown-it skips whatever is nested deeper than maxNesting (a list ten levels deep, say); such a
+        # document is read as plain paragraphs rather than lose that text.
+        return Extracted(segments=[Segment(p) for p in paragraphs_of(text)])
+    for index, token in enumerate(tokens):
+        if token.type == "heading_open":
+            flush_item()
+            heading = _inline_text(tokens[index + 1])
+            if heading:
+                level = int(token.tag[1:])
+                headings = [h for h in headings if h[0] < level] + [(level, heading)]
+                add("heading", heading)
+        elif token.type == "paragraph_open":
+            body = _inline_text(tokens[index + 1])
+            if body and items:
+                items[-1].parts.append(body)
+            elif body:
+                add("paragraph", body)
+        elif token.type in ("bullet_list_open", "ordered_list_open"):
+            flush_item()
+        elif token.type == "list_item_open":
+            items.append(_ListItem(f"{token.info}{token.markup} "))
+        elif token.type == "list_item_close":
+            flush_item()
+            items.pop()
+        elif token.type in ("fence", "code_block"):
+            flush_item()
+            if token.content.strip():
+                add("code", token.content.strip("\n"))
+        elif token.type == "table_open":
+            flush_item()
+            rows = []
+        elif token.type == "tr_open":
+            rows.append([])
+        elif token.type in ("th_open", "td_open"):
+            rows[-1].append(_inline_text(tokens[index + 1]))
+        elif token.type == "table_close" and any(any(row) for row in rows):
+            add("table", "\n".join(" | ".join(row) for row in rows if any(row)))
+        elif token.type == "html_block":
+            flush_item()
+            body = " ".join(HTML_TAG.sub(" ", token.content).split())
+            if body:
+                add("paragraph", body)
+    title = next((s.text for s in segments if s.kind == "heading"), "")
     return Extracted(segments=segments, title=title)
+
+
+@dataclass
+class _ListItem:
+    marker: str  # "- ", "1. ": written once, before the item's first text
+    parts: list[str] = field(default_factory=list)
+
+
+def _inline_text(token: Token) -> str:
+    """The visible text of an inline token: text, code spans and image descriptions; tags and URLs dropped."""
+
+    def walk(children: list[Token]) -> Iterator[str]:
+        for child in children:
+            if child.type in ("text", "code_inline"):
+                yield child.content
+            elif child.type in ("softbreak", "hardbreak"):
+                yield " "
+            elif child.type == "image":
+                yield from walk(child.children or [])
+
+    return " ".join("".join(walk(token.children or [])).split())
 
 
 def extract_text(data: bytes, markdown: bool = False, declared_charset: str | None = None) -> Extracted:
