@@ -28,7 +28,7 @@ def embed_cached(texts: list[str], name: str) -> np.ndarray:
 
 def index_documents(mind, documents: list[tuple[str, str, str]], cache_name: str) -> dict[str, str]:
     """documents: (key, title, text). One ready source per document; returns source id → key."""
-    from django.db import connection, transaction
+    from django.db import transaction
     from django.utils import timezone
 
     from knowledge.chunking import chunk_segments
@@ -81,10 +81,4 @@ def index_documents(mind, documents: list[tuple[str, str, str]], cache_name: str
                 )
                 i += 1
         Chunk.objects.bulk_create(chunks, batch_size=1000)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE knowledge_chunk SET search_vector = to_tsvector('english', coalesce(heading_path, '') || ' ' || content) "
-                "WHERE mind_id = %s",
-                [mind.id],
-            )
     return {s.id: key for s, key in zip(sources, keys, strict=True)}

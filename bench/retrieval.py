@@ -125,9 +125,6 @@ def rebuild_indexes():
 
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE knowledge_chunk SET search_vector = to_tsvector('english', content) WHERE search_vector IS NULL"
-        )
         cursor.execute("SET maintenance_work_mem = '1GB'")
         cursor.execute("DROP INDEX IF EXISTS chunk_embedding_hnsw")
         cursor.execute(

@@ -9,7 +9,7 @@ import hashlib
 import logging
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from knowledge.chunking import chunk_segments
@@ -70,14 +70,7 @@ def source_index(*, claim, source: Source, extracted: Extracted) -> bool:
             logger.info("source %s: claim lost before storing chunks; discarding", source.id)
             return False
         Chunk.objects.filter(source_id=source.id).delete()
-        Chunk.objects.bulk_create(chunks, batch_size=INSERT_BATCH)
-        with connection.cursor() as cursor:
-            # The full-text vector is computed by PostgreSQL itself so search uses the same configuration.
-            cursor.execute(
-                "UPDATE knowledge_chunk SET search_vector = to_tsvector('english', coalesce(heading_path, '') || ' ' || content) "
-                "WHERE source_id = %s",
-                [source.id],
-            )
+        Chunk.objects.bulk_create(chunks, batch_size=INSERT_BATCH)  # PostgreSQL computes their search_vector
         now = timezone.now()
         metadata = {**owned.metadata, **_public_metadata(extracted)}
         claim.owned().update(

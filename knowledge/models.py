@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVectorField
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
@@ -145,7 +145,14 @@ class Chunk(models.Model):
     token_count = models.PositiveIntegerField(default=0)
     embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
     embedding_model = models.CharField(max_length=120)
-    search_vector = SearchVectorField(null=True)
+    # Computed by PostgreSQL on every write, from the headings and the text, with the configuration the search
+    # queries use (knowledge/search.py). A generated column needs an immutable expression: to_tsvector with a
+    # constant regconfig is.
+    search_vector = models.GeneratedField(
+        expression=SearchVector("heading_path", "content", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
     # Position of the span in its source.
     page = models.PositiveIntegerField(null=True, blank=True)
     heading_path = models.CharField(max_length=1000, blank=True)
