@@ -1,12 +1,12 @@
 """Per-visitor limits for the public chat: per mind, per visitor id and per IP, per minute and per day.
 
-Counted in Redis (shared by every web process). The IP budget is wider than a visitor's (offices share an IP) but
-stops a client that throws away its visitor id to get a fresh budget.
+Counted in Redis windows (config.ratelimit), shared by every web process. The IP budget is wider than a visitor's
+(offices share an IP) but stops a client that throws away its visitor id to get a fresh budget.
 """
 
 from dataclasses import dataclass
 
-from config.redis import redis_client
+from config.ratelimit import window_hit
 from minds.models import Mind
 
 IP_FACTOR = 5
@@ -21,19 +21,6 @@ class Verdict:
     scope: str = ""
 
 
-def _hit(key: str, window: int, limit: int) -> tuple[bool, int]:
-    import time
-
-    now = int(time.time())
-    start = now - now % window
-    full = f"public:{key}:{window}:{start}"
-    pipe = redis_client().pipeline()
-    pipe.incr(full)
-    pipe.expire(full, window + 5)
-    count, _ = pipe.execute()
-    return int(count) <= limit, start + window - now
-
-
 def public_message_allowed(*, mind: Mind, visitor_id: str, ip: str) -> Verdict:
     checks = [
         (f"{mind.id}:v:{visitor_id}", MINUTE, mind.public_messages_per_minute, "minute"),
@@ -42,7 +29,7 @@ def public_message_allowed(*, mind: Mind, visitor_id: str, ip: str) -> Verdict:
         (f"{mind.id}:ip:{ip}", DAY, mind.public_messages_per_day * IP_FACTOR, "day"),
     ]
     for key, window, limit, scope in checks:
-        allowed, retry_after = _hit(key, window, limit)
-        if not allowed:
-            return Verdict(False, max(1, retry_after), scope)
+        count = window_hit(f"public:{key}", limit=limit, window_seconds=window)
+        if count.exceeded:
+            return Verdict(False, count.retry_after, scope)
     return Verdict(True)

@@ -1,8 +1,12 @@
 """One error envelope for every failure, rate limits with their headers, health endpoints."""
 
+import uuid
+
 import pytest
 from django.db import connection
 
+from config.ratelimit import window_hit
+from config.redis import redis_client
 from tests.helpers import KeyedClient, assert_error, make_key
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +53,20 @@ def test_rate_limit_headers_everywhere_and_429(workspace, settings):
     # Errors carry the headers too, and the count is per key.
     assert client.get("/api/v1/minds/mind_nope")["X-RateLimit-Limit"] == "3"
     assert KeyedClient(make_key(workspace, scopes=["minds:read"])).get("/api/v1/minds").status_code == 200
+
+
+def test_window_counter_counts_windows_of_any_length_apart_and_expires_with_them():
+    for _attempt in range(2):  # the day's window may roll over mid-test
+        bucket = f"test:window:{uuid.uuid4().hex}"
+        day = [window_hit(bucket, limit=2, window_seconds=86_400) for _ in range(3)]
+        if day[0].reset_at == day[-1].reset_at:
+            break
+    assert [(c.count, c.remaining, c.exceeded) for c in day] == [(1, 1, False), (2, 0, False), (3, 0, True)]
+    assert day[-1].reset_at % 86_400 == 0 and 1 <= day[-1].retry_after <= 86_400
+    minute = window_hit(bucket, limit=2, window_seconds=60)
+    assert minute.count == 1 and minute.reset_at % 60 == 0 and 1 <= minute.retry_after <= 60
+    ttl = redis_client().ttl(f"ratelimit:{bucket}:86400:{day[-1].reset_at - 86_400}")
+    assert day[-1].retry_after <= ttl <= 86_400 + 5
 
 
 def test_healthz_and_readyz(client, settings):
