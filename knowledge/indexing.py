@@ -10,12 +10,12 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from knowledge.chunking import chunk_segments
 from knowledge.embeddings import get_embedder
 from knowledge.extractors.base import Extracted
 from knowledge.models import Chunk, Source
+from knowledge.source_states import Claim, source_mark_ready
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def embedding_text(title: str, heading_path: str, text: str) -> str:
     return f"{context}\n{text}" if context else text
 
 
-def source_index(*, claim, source: Source, extracted: Extracted) -> bool:
+def source_index(*, claim: Claim, source: Source, extracted: Extracted) -> bool:
     """Chunks, embeds and stores the source; True when it is now ready, False when the claim was lost."""
     embedder = get_embedder()
     # Tokens past the model's window would not be embedded at all; the title and headings prepended for the model
@@ -71,24 +71,17 @@ def source_index(*, claim, source: Source, extracted: Extracted) -> bool:
             return False
         Chunk.objects.filter(source_id=source.id).delete()
         Chunk.objects.bulk_create(chunks, batch_size=INSERT_BATCH)  # PostgreSQL computes their search_vector
-        now = timezone.now()
-        metadata = {**owned.metadata, **_public_metadata(extracted)}
-        claim.owned().update(
-            status=Source.Status.READY,
-            ready_at=now,
-            deadline_at=None,
+        # The row is locked and owned: this update cannot lose the claim any more.
+        return source_mark_ready(
+            claim,
             chunk_count=len(chunks),
             token_count=sum(d.token_count for d in drafts),
             page_count=extracted.page_count,
             duration_seconds=extracted.duration_seconds,
             embedding_model=embedder.model_name,
-            metadata=metadata,
+            metadata={**owned.metadata, **_public_metadata(extracted)},
             content_hash=owned.content_hash or text_hash,
-            error_code="",
-            error_message="",
-            updated_at=now,
         )
-    return True
 
 
 def _public_metadata(extracted: Extracted) -> dict:

@@ -1,13 +1,23 @@
-"""Celery tasks: thin wrappers over the pipeline, with the retry policy.
+"""Celery tasks: the pipeline's stages, and what follows each outcome, with the retry policy.
+
+Only this module enqueues ingestion work: the pipeline and the state changes (knowledge/source_states.py) report
+what happened, the tasks queue what follows (the transcription stage, a retry after a backoff, the webhook of a
+finished source), after the commit.
 
 Queues (config.settings.CELERY_TASK_ROUTES): processing on `ingestion`, speech-to-text on `transcription`,
 webhook deliveries on `webhooks`, so a long podcast never holds up documents and a slow receiver never holds up
-either. `acks_late` + `reject_on_worker_lost` make a killed worker's task come back; the sweeper catches the rest.
+either. `acks_late` + `reject_on_worker_lost` put the task of a killed worker back in its queue: a transcription
+resumes under the claim it was handed; a processing task finds its source still claimed until the deadline and
+leaves it to the sweeper (every minute), which takes over busy sources whose deadline has passed.
 """
 
-from celery import shared_task
+from dataclasses import asdict
 
-from knowledge import pipeline, webhooks
+from celery import shared_task
+from django.db import transaction
+
+from knowledge import pipeline, source_states, webhooks
+from knowledge.pipeline import Outcome, Result
 
 RETRY_BASE_SECONDS = 5
 RETRY_MAX_SECONDS = 300
@@ -19,25 +29,31 @@ def _backoff(retries: int) -> int:
 
 @shared_task(name="knowledge.source_process", bind=True, max_retries=None)
 def source_process(self, source_id: str) -> str:
-    try:
-        return pipeline.source_process(source_id)
-    except pipeline.RetryLater as exc:
-        raise self.retry(countdown=_backoff(self.request.retries), exc=exc) from exc
+    outcome = pipeline.source_process(source_id)
+    if outcome.result is Result.RETRY_LATER:
+        raise self.retry(countdown=_backoff(self.request.retries))
+    _follow_up(outcome)
+    return outcome.result.value
 
 
 @shared_task(name="knowledge.source_transcribe", bind=True, max_retries=None)
 def source_transcribe(self, source_id: str, claimed_at: str) -> str:
-    try:
-        return pipeline.source_transcribe(source_id, claimed_at)
-    except pipeline.RetryLater:
+    outcome = pipeline.source_transcribe(source_id, claimed_at)
+    if outcome.result is Result.RETRY_LATER:
         # The source went back to pending: the whole source is processed again, fetching the audio anew.
         source_process.apply_async((source_id,), countdown=_backoff(self.request.retries))
-        return "retry"
+    _follow_up(outcome)
+    return outcome.result.value
 
 
 @shared_task(name="knowledge.sources_sweep_stuck")
 def sources_sweep_stuck() -> dict:
-    return pipeline.sources_sweep_stuck()
+    swept = source_states.sources_sweep()
+    for source_id in swept.requeued + swept.resent:
+        transaction.on_commit(lambda source_id=source_id: source_process.delay(source_id))
+    for source_id in swept.failed:
+        _source_outcome_notify(source_id)
+    return asdict(swept)
 
 
 @shared_task(name="knowledge.webhook_deliver", bind=True, max_retries=None)
@@ -46,3 +62,18 @@ def webhook_deliver(self, delivery_id: str) -> str:
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)
     return outcome.status
+
+
+def _follow_up(outcome: Outcome) -> None:
+    if outcome.result is Result.NEEDS_TRANSCRIPTION:
+        source_id, claimed_at = outcome.source_id, outcome.claim.started_at.isoformat()
+        transaction.on_commit(lambda: source_transcribe.delay(source_id, claimed_at))
+    elif outcome.result in (Result.READY, Result.FAILED):
+        _source_outcome_notify(outcome.source_id)
+
+
+def _source_outcome_notify(source_id: str) -> None:
+    """Records the webhook of a finished source (when it has a callbackUrl) and queues its delivery."""
+    delivery = webhooks.delivery_create(source_id)
+    if delivery is not None:
+        transaction.on_commit(lambda: webhook_deliver.delay(delivery.id))

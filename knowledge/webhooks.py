@@ -32,15 +32,14 @@ def _retry_base() -> float:
     return settings.WEBHOOK_RETRY_BASE_SECONDS
 
 
-def source_outcome_notify(source_id: str) -> WebhookDelivery | None:
-    """Records and queues `source.ready` / `source.failed` when the source has a callbackUrl."""
-    from knowledge.tasks import webhook_deliver
-
+def delivery_create(source_id: str) -> WebhookDelivery | None:
+    """Records `source.ready` / `source.failed` for a finished source with a callbackUrl (knowledge/tasks.py
+    queues its delivery); None when there is nothing to send."""
     source = Source.objects.select_related("upload").filter(id=source_id).first()
     if source is None or not source.callback_url or not source.is_finished:
         return None
     event = f"source.{source.status}"
-    delivery = WebhookDelivery.objects.create(
+    return WebhookDelivery.objects.create(
         workspace_id=source.workspace_id,
         source=source,
         event=event,
@@ -52,8 +51,6 @@ def source_outcome_notify(source_id: str) -> WebhookDelivery | None:
         },
         next_attempt_at=timezone.now(),
     )
-    transaction.on_commit(lambda: webhook_deliver.delay(delivery.id))
-    return delivery
 
 
 def sign(secret: str, message_id: str, timestamp: datetime, body: bytes) -> str:

@@ -6,7 +6,7 @@ from django.utils import timezone
 from knowledge.extractors.base import Extracted, Segment
 from knowledge.indexing import source_index
 from knowledge.models import Source
-from knowledge.pipeline import source_claim
+from knowledge.source_states import source_claim
 
 
 def ready_source(mind, name: str, paragraphs: list[str], **fields) -> Source:

@@ -12,6 +12,7 @@ from django.db.models import Count
 
 from knowledge import pipeline
 from knowledge.models import Chunk, Source
+from knowledge.pipeline import Result
 from minds.models import Mind
 from tests import realfiles
 from tests.helpers import wait_for
@@ -161,7 +162,7 @@ def test_text_source_processing_twice_gives_the_same_chunks(api, mind, celery_wo
     )
 
     # A duplicate delivery of the same task finds nothing to claim and changes nothing.
-    assert pipeline.source_process(source_id) == "not-claimed"
+    assert pipeline.source_process(source_id).result is Result.NOT_CLAIMED
     assert Chunk.objects.filter(source_id=source_id).count() == len(before)
 
     # Reprocess: the chunk set is replaced, not appended to.

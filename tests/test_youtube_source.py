@@ -1,6 +1,6 @@
 """YouTube sources through the real pipeline code, with YouTube itself replaced at the library boundary
-(youtube-transcript-api's fetch and yt-dlp's downloader; no network here). Runs in-process: the stages are called
-directly, so no worker can race for the source."""
+(youtube-transcript-api's fetch and yt-dlp's downloader; no network here). Runs in-process: the tasks are run
+eagerly (`apply`) and what they queue after the commit is captured, so no worker can race for the source."""
 
 import shutil
 from pathlib import Path
@@ -10,7 +10,7 @@ import yt_dlp
 from youtube_transcript_api import FetchedTranscript, FetchedTranscriptSnippet, YouTubeTranscriptApi
 from youtube_transcript_api._errors import TranscriptsDisabled
 
-from knowledge import pipeline
+from knowledge import tasks
 from knowledge.models import Chunk, Source
 from minds.models import Mind
 from tests.realfiles import fixture
@@ -44,7 +44,7 @@ def test_captions_first_with_timestamps_for_citations(
         ),
     )
     with django_capture_on_commit_callbacks():
-        assert pipeline.source_process(source.id) == "ready"
+        assert tasks.source_process.apply((source.id,)).get() == "ready"
     source.refresh_from_db()
     chunks = list(Chunk.objects.filter(source=source).order_by("ordinal"))
     assert source.status == "ready" and source.metadata["captions"] == "youtube" and chunks
@@ -78,12 +78,13 @@ def test_without_captions_the_audio_is_downloaded_and_transcribed(
     monkeypatch.setattr(YouTubeTranscriptApi, "fetch", no_captions)
     monkeypatch.setattr(yt_dlp, "YoutubeDL", FakeDownloader)
     with django_capture_on_commit_callbacks() as callbacks:
-        assert pipeline.source_process(source.id) == "transcribing"
+        assert tasks.source_process.apply((source.id,)).get() == "transcribing"
     assert len(callbacks) == 1  # the transcription task is queued after the commit
     source.refresh_from_db()
     assert source.status == "transcribing" and source.transcribing_started_at is not None
     with django_capture_on_commit_callbacks():
-        assert pipeline.source_transcribe(source.id, source.processing_started_at.isoformat()) == "ready"
+        claimed_at = source.processing_started_at.isoformat()
+        assert tasks.source_transcribe.apply((source.id, claimed_at)).get() == "ready"
     source.refresh_from_db()
     text = " ".join(Chunk.objects.filter(source=source).values_list("content", flat=True)).lower()
     assert source.status == "ready" and "dashwood" in text and source.duration_seconds > 5
