@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from knowledge.models import Chunk, Source
-from knowledge.pipeline import sources_sweep_stuck as sweep
+from knowledge.source_states import sources_sweep as sweep
 from knowledge.tasks import sources_sweep_stuck
 from minds.models import Mind
 from tests.fakesite import FakeSite
@@ -58,7 +58,7 @@ def test_killed_worker_source_is_swept_and_finished_once(api, workspace, celery_
 
         # Before the deadline the sweeper leaves a busy source alone (it may still be working).
         celery_worker.start()
-        assert sweep()["requeued"] == [] and Source.objects.get(id=source_id).status == "processing"
+        assert sweep().requeued == [] and Source.objects.get(id=source_id).status == "processing"
 
         # Time passes beyond the deadline; the periodic sweep (run by the real worker) recovers the source.
         Source.objects.filter(id=source_id).update(deadline_at=timezone.now() - timedelta(seconds=1))
@@ -112,7 +112,7 @@ def test_sweeper_fails_a_source_that_keeps_dying(db, workspace, settings):
         deadline_at=timezone.now() + timedelta(minutes=5),
     )
     result = sweep()
-    assert result["failed"] == [stuck.id] and result["requeued"] == [retry.id]
+    assert result.failed == [stuck.id] and result.requeued == [retry.id]
     stuck.refresh_from_db()
     assert (
         stuck.status == "failed"
