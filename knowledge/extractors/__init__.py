@@ -13,11 +13,12 @@ __all__ = [
     "extract_text",
 ]
 
-AUDIO_KINDS = {"mp3", "wav", "m4a", "ogg", "flac", "webm"}
-
 
 def extract_file(path: str, kind: str) -> Extracted:
-    """`kind` as detect.detect_file decided it from the bytes."""
+    """The text of a document; `kind` as detect.detect_file decided it from the bytes.
+
+    Audio never comes here: the transcription stage of the pipeline calls audio.transcribe.
+    """
     if kind == "pdf":
         from knowledge.extractors.pdf import extract_pdf
 
@@ -32,8 +33,4 @@ def extract_file(path: str, kind: str) -> Extracted:
         if kind == "html":
             return extract_html(data)
         return extract_text(data, markdown=kind == "md")
-    if kind in AUDIO_KINDS:
-        from knowledge.extractors.audio import transcribe
-
-        return transcribe(path)
     raise ExtractionError("unsupported_file_type", f"Files of type {kind} cannot be extracted.")

@@ -1,4 +1,4 @@
-"""YouTube: video id from any of the link forms, captions with timestamps first, else the audio, transcribed."""
+"""YouTube: the video id from any of the link forms, its captions with timestamps, or its audio for the transcriber."""
 
 import re
 from pathlib import Path
@@ -106,12 +106,3 @@ def download_audio(video: str, workdir: str) -> str:
             "fetch_failed", "The YouTube audio could not be downloaded (too large or not found)."
         )
     return path
-
-
-def extract_youtube(video: str, workdir: str) -> Extracted:
-    captions = fetch_captions(video)
-    if captions is not None:
-        return captions
-    from knowledge.extractors.audio import transcribe
-
-    return transcribe(download_audio(video, workdir))
