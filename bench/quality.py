@@ -174,11 +174,10 @@ def run_xquad(max_questions: int) -> list[str]:
         hit1 += bool(ranked[:1] == [key])
         hit5 += key in ranked
         result = chat_complete(mind=mind, message=question)
-        citations = result["message"]["citations"]
-        if citations:
-            first = Chunk.objects.get(id=citations[0]["chunkId"]).content.lower()
+        if result.citations:
+            first = Chunk.objects.get(id=result.citations[0].chunk_id).content.lower()
             cited_gold += any(a.lower() in first for a in answers)
-        answer_gold += any(a.lower() in result["message"]["content"].lower() for a in answers)
+        answer_gold += any(a.lower() in result.content.lower() for a in answers)
     n = len(questions)
     ms = (time.perf_counter() - started) / n * 1000
     print(

@@ -223,7 +223,7 @@ class InstantLLM(BaseHTTPRequestHandler):
 def chat_ttft(mind, claims: list[str]) -> tuple[float, float]:
     from django.conf import settings
 
-    from conversations.chat import chat_stream
+    from conversations.chat import Token, chat_stream
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), InstantLLM)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -234,7 +234,7 @@ def chat_ttft(mind, claims: list[str]) -> tuple[float, float]:
         for claim in claims[:100]:
             started = time.perf_counter()
             for event in chat_stream(mind=mind, message=claim):
-                if event.type == "token":
+                if isinstance(event, Token):
                     timings.append((time.perf_counter() - started) * 1000)
                     break
     finally:

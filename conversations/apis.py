@@ -13,6 +13,7 @@ from conversations.serializers import (
     ConversationSerializer,
     FeedbackInputSerializer,
     MessageSerializer,
+    answer_data,
     chatlog_data,
     conversation_data,
     message_data,
@@ -59,14 +60,7 @@ class ChatApi(MindScopedApiView):
             "language": data.get("language"),
         }
         if fmt == "json":
-            result = chat.chat_complete(**kwargs)
-            return success(
-                conversationId=result["conversationId"],
-                message=result["message"],
-                followups=result["followups"],
-                usage=result["usage"],
-                latencyMs=result["latencyMs"],
-            )
+            return success(**answer_data(chat.chat_complete(**kwargs)))
         return stream_response(chat.chat_stream(**kwargs), fmt)
 
 

@@ -1,71 +1,208 @@
-"""The chat service: one generator of events used by the API (JSON, SSE, JSON Lines), the OpenAI-compatible
-endpoint and the public page.
+"""The chat service: one turn of a conversation, as typed events ending in a result.
 
-Order of events: `conversation` → `token`… (with a `citation` the first time each passage is cited) → `done`,
-or `error` (the user's message is saved either way). Closing the generator early (a client that disconnects)
-saves what was produced as an `interrupted` answer, so the conversation stays consistent.
+A turn yields `TurnStarted` → `Token`… (with a `CitationFound` the first time each passage is cited) →
+`TurnDone(result)`, or `TurnFailed` (the user's message is saved either way). Closing the generator early (a client
+that disconnects) saves what was produced as an `interrupted` answer, so the conversation stays consistent.
+
+Nothing here knows a wire format: the native API (serializers.py, streaming.py), the OpenAI-compatible API
+(openai_apis.py) and the public page (public/rendering.py) each render these objects their own way.
 """
 
-import logging
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
 
 from config.api.errors import NotFound, UpstreamUnavailable
-from config.api.serializers import iso
 from conversations import extractive
-from conversations.citations import MarkerFilter
+from conversations.citations import Citation, MarkerFilter
 from conversations.models import Conversation, Message
 from conversations.prompts import build_messages
 from integrations import llm
 from knowledge.search import SearchHit, search_chunks
 from minds.models import Mind
 
-logger = logging.getLogger(__name__)
-
 RETRIEVE = 6
 # A passage must be at least this similar to the question to be used at all; below it the mind says it does
 # not know rather than answer from loosely related text.
 MIN_SIMILARITY = 0.25
-SNIPPET_CHARS = 240
 TITLE_CHARS = 80
+HISTORY_MESSAGES = 20
+FOLLOWUPS = 3
+EXTRACTIVE_MODEL = "extractive"
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """The answer of a completed turn, as saved."""
+
+    conversation_id: str
+    message_id: str
+    content: str
+    citations: tuple[Citation, ...]
+    followups: tuple[str, ...]
+    usage: Usage
+    model: str
+    latency_ms: int
+    time_to_first_token_ms: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TurnStarted:
+    conversation_id: str
+    message_id: str  # the user's message, saved
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+
+
+@dataclass(frozen=True)
+class CitationFound:
+    citation: Citation
+
+
+@dataclass(frozen=True)
+class TurnFailed:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class TurnDone:
+    result: TurnResult
+
+
+TurnEvent = TurnStarted | Token | CitationFound | TurnFailed | TurnDone
+
+
+def chat_stream(
+    *,
+    mind: Mind,
+    message: str,
+    conversation_id: str | None = None,
+    channel: str = "api",
+    member=None,
+    visitor_id: str = "",
+    visitor_email: str = "",
+    language: str | None = None,
+    history: list[dict] | None = None,
+) -> Generator[TurnEvent, None, None]:
+    """One turn as events. The conversation is resolved first: an unknown one raises NotFound before any event."""
+    started = time.monotonic()
+    conversation = _conversation_for_turn(
+        mind=mind,
+        conversation_id=conversation_id,
+        channel=channel,
+        member=member,
+        visitor_id=visitor_id,
+        visitor_email=visitor_email,
+        title=message,
+    )
+    return _turn(
+        mind=mind,
+        conversation=conversation,
+        question=message,
+        language=language or mind.language or "English",
+        history=history,
+        started=started,
+    )
+
+
+def chat_complete(**kwargs) -> TurnResult:
+    """The whole turn at once (same arguments as chat_stream); a provider failure raises 502 llm_unavailable."""
+    conversation_id = None
+    for event in chat_stream(**kwargs):
+        if isinstance(event, TurnStarted):
+            conversation_id = event.conversation_id
+        elif isinstance(event, TurnFailed):
+            raise UpstreamUnavailable(event.message, details={"conversationId": conversation_id})
+        elif isinstance(event, TurnDone):
+            return event.result
+    raise AssertionError("a turn ends with TurnDone or TurnFailed")
 
 
 @dataclass
-class ChatEvent:
-    type: str  # conversation | token | citation | done | error
-    data: dict
+class _Draft:
+    """The answer while it is produced: saved whole at the end, or as `interrupted` when the turn stops early."""
+
+    hits: list[SearchHit]
+    model: str
+    started: float
+    usage: llm.Usage = field(default_factory=llm.Usage)
+    parts: list[str] = field(default_factory=list)
+    cited: dict[int, Citation] = field(default_factory=dict)
+    first_token_ms: int | None = None
+
+    @property
+    def content(self) -> str:
+        return "".join(self.parts).strip()
+
+    @property
+    def citations(self) -> tuple[Citation, ...]:
+        return tuple(self.cited[n] for n in sorted(self.cited))
 
 
-def citation_data(index: int, hit: SearchHit) -> dict:
-    chunk = hit.chunk
-    source = chunk.source
-    url = chunk.url or source.url or None
-    if source.type == "youtube" and source.youtube_video_id:
-        url = f"https://youtu.be/{source.youtube_video_id}" + (
-            f"?t={int(chunk.start_seconds)}" if chunk.start_seconds is not None else ""
+def _turn(
+    *,
+    mind: Mind,
+    conversation: Conversation,
+    question: str,
+    language: str,
+    history: list[dict] | None,
+    started: float,
+) -> Generator[TurnEvent, None, None]:
+    asked = _save_question(conversation, question)
+    yield TurnStarted(conversation_id=conversation.id, message_id=asked.id)
+    if history is None:
+        history = _history(conversation, exclude_id=asked.id)
+    configured = llm.is_configured()
+    query = _search_query(question, history, configured=configured)
+    model = (mind.model or settings.LLM_MODEL) if configured else EXTRACTIVE_MODEL
+    draft = _Draft(hits=_retrieve(mind, query), model=model, started=started)
+    try:
+        pieces = _answer_pieces(
+            draft,
+            mind=mind,
+            question=question,
+            query=query,
+            history=history,
+            language=language,
+            configured=configured,
         )
-    snippet = " ".join(chunk.content.split())
-    return {
-        "index": index,
-        "sourceId": source.id,
-        "sourceName": source.name,
-        "sourceType": source.type,
-        "chunkId": chunk.id,
-        "snippet": snippet[:SNIPPET_CHARS] + ("…" if len(snippet) > SNIPPET_CHARS else ""),
-        "url": url,
-        "page": chunk.page,
-        "startSeconds": chunk.start_seconds,
-        "score": round(hit.score, 4),
-    }
+        yield from _stream_answer(draft, pieces)
+        followups = _followups(mind, conversation, question, draft.content, language, configured=configured)
+        result = _save_answer(conversation, draft, followups)
+    except llm.LlmUnavailable:
+        # Nothing worth saving as an answer; the user's message stays, so a retry continues the conversation.
+        yield TurnFailed(code="llm_unavailable", message=UpstreamUnavailable.default_message)
+        return
+    except BaseException:
+        # The client went away mid-answer (GeneratorExit) or something failed: keep what was said.
+        _save_interrupted(conversation, draft)
+        raise
+    yield TurnDone(result)
 
 
-def _conversation(
-    *, mind, conversation_id, channel, member, visitor_id, visitor_email, title
+def _conversation_for_turn(
+    *, mind: Mind, conversation_id, channel, member, visitor_id, visitor_email, title
 ) -> Conversation:
+    """The conversation to continue (this mind's, and this visitor's when there is one) or a new one."""
     if conversation_id:
         conversation = Conversation.objects.filter(
             id=conversation_id, mind=mind, workspace_id=mind.workspace_id
@@ -84,14 +221,31 @@ def _conversation(
     )
 
 
-def _history(conversation: Conversation, exclude_id: str) -> list[dict]:
+def _save_question(conversation: Conversation, text: str) -> Message:
+    question = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=text)
+    Conversation.objects.filter(id=conversation.id).update(updated_at=timezone.now())
+    return question
+
+
+def _history(conversation: Conversation, *, exclude_id: str) -> list[dict]:
     turns = (
         conversation.messages.exclude(id=exclude_id)
         .filter(status=Message.Status.COMPLETE)
         .order_by("-created_at")
-        .values("role", "content")[:20]
+        .values("role", "content")[:HISTORY_MESSAGES]
     )
     return list(reversed(list(turns)))
+
+
+def _search_query(question: str, history: list[dict], *, configured: bool) -> str:
+    """What retrieval looks for: a follow-up rewritten to stand alone, or at least joined to the last question."""
+    if history and configured:
+        return llm.standalone_question(question, history)
+    if history and len(question.split()) <= 4:
+        # No LLM to rewrite a terse follow-up ("and in 1990?"): give retrieval the previous question too.
+        last_user = next((t["content"] for t in reversed(history) if t["role"] == "user"), "")
+        return f"{last_user} {question}".strip()
+    return question
 
 
 def _retrieve(mind: Mind, query: str) -> list[SearchHit]:
@@ -99,154 +253,22 @@ def _retrieve(mind: Mind, query: str) -> list[SearchHit]:
     return [h for h in hits if h.vector_score >= MIN_SIMILARITY]
 
 
-def _followups(mind: Mind, question: str, answer: str, language: str, asked: set[str]) -> list[str]:
-    if llm.is_configured():
-        suggested = llm.suggest_followups(question, answer, language)
-        if suggested:
-            return suggested[:3]
-    return [q for q in mind.suggested_questions if q.strip().lower() not in asked][:3]
-
-
-def chat_stream(
+def _answer_pieces(
+    draft: _Draft,
     *,
     mind: Mind,
-    message: str,
-    conversation_id: str | None = None,
-    channel: str = "api",
-    member=None,
-    visitor_id: str = "",
-    visitor_email: str = "",
-    language: str | None = None,
-    history: list[dict] | None = None,
-) -> Iterator[ChatEvent]:
-    started = time.monotonic()
-    conversation = _conversation(
-        mind=mind,
-        conversation_id=conversation_id,
-        channel=channel,
-        member=member,
-        visitor_id=visitor_id,
-        visitor_email=visitor_email,
-        title=message,
-    )
-    return _run(mind, conversation, message, language or mind.language or "English", history, started)
-
-
-def _run(mind, conversation, message, language, history, started) -> Iterator[ChatEvent]:
-    user_message = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=message)
-    Conversation.objects.filter(id=conversation.id).update(updated_at=timezone.now())
-    yield ChatEvent("conversation", {"conversationId": conversation.id, "messageId": user_message.id})
-
-    if history is None:
-        history = _history(conversation, user_message.id)
-    configured = llm.is_configured()
-    query = message
-    if history and configured:
-        query = llm.standalone_question(message, history)
-    elif history and len(message.split()) <= 4:
-        # No LLM to rewrite a terse follow-up ("and in 1990?"): give retrieval the previous question too.
-        last_user = next((t["content"] for t in reversed(history) if t["role"] == "user"), "")
-        query = f"{last_user} {message}".strip()
-    hits = _retrieve(mind, query)
-
-    cited: dict[int, dict] = {}
-    pending_citations: list[dict] = []
-
-    def on_cited(number: int) -> None:
-        if number not in cited:
-            cited[number] = citation_data(number, hits[number - 1])
-            pending_citations.append(cited[number])
-
-    marker_filter = MarkerFilter(valid=lambda n: 1 <= n <= len(hits), on_cited=on_cited)
-    usage = llm.Usage()
-    model = (mind.model or settings.LLM_MODEL) if configured else "extractive"
-    produced: list[str] = []
-    first_token_ms = None
-    finished = False
-    try:
-        if configured:
-            messages = build_messages(
-                mind=mind, question=message, history=history, hits=hits, language=language
-            )
-            pieces = llm.stream_chat(messages, model=model, temperature=mind.temperature, usage=usage)
-        else:
-            pieces = _words(extractive.compose(query, hits))
-        try:
-            for piece in pieces:
-                for text in marker_filter.feed(piece):
-                    produced.append(text)
-                    if first_token_ms is None:
-                        first_token_ms = int((time.monotonic() - started) * 1000)
-                    yield ChatEvent("token", {"content": text})
-                    while pending_citations:
-                        yield ChatEvent("citation", pending_citations.pop(0))
-            for text in marker_filter.flush():
-                produced.append(text)
-                yield ChatEvent("token", {"content": text})
-        except llm.LlmUnavailable:
-            finished = True  # nothing to save as an answer; the user's message stays
-            yield ChatEvent(
-                "error", {"code": "llm_unavailable", "message": UpstreamUnavailable.default_message}
-            )
-            return
-        content = "".join(produced).strip()
-        asked = {
-            m.lower()
-            for m in Message.objects.filter(conversation=conversation, role="user").values_list(
-                "content", flat=True
-            )
-        }
-        followups = _followups(mind, message, content, language, asked)
-        citations = [cited[n] for n in sorted(cited)]
-        latency_ms = int((time.monotonic() - started) * 1000)
-        if not usage.completion_tokens:
-            usage.completion_tokens = len(content.split())
-        assistant = Message.objects.create(
-            conversation=conversation,
-            role=Message.Role.ASSISTANT,
-            content=content,
-            citations=citations,
-            followups=followups,
-            model=model,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            latency_ms=latency_ms,
-        )
-        finished = True
-        yield ChatEvent(
-            "done",
-            {
-                "conversationId": conversation.id,
-                "message": {
-                    "id": assistant.id,
-                    "role": "assistant",
-                    "status": "complete",
-                    "content": content,
-                    "citations": citations,
-                    "createdAt": iso(assistant.created_at),
-                },
-                "followups": followups,
-                "usage": {
-                    "promptTokens": usage.prompt_tokens,
-                    "completionTokens": usage.completion_tokens,
-                    "totalTokens": usage.prompt_tokens + usage.completion_tokens,
-                },
-                "latencyMs": latency_ms,
-                "timeToFirstTokenMs": first_token_ms,
-            },
-        )
-    finally:
-        if not finished:
-            # The client went away mid-answer (GeneratorExit) or something failed: keep what was said.
-            Message.objects.create(
-                conversation=conversation,
-                role=Message.Role.ASSISTANT,
-                content="".join(produced).strip(),
-                citations=[cited[n] for n in sorted(cited)],
-                model=model,
-                status=Message.Status.INTERRUPTED,
-                latency_ms=int((time.monotonic() - started) * 1000),
-            )
+    question: str,
+    query: str,
+    history: list[dict],
+    language: str,
+    configured: bool,
+) -> Iterator[str]:
+    """The raw answer: the LLM's, prompted with the persona, the conversation and the numbered passages; or,
+    with no LLM configured, the best sentences of the passages."""
+    if not configured:
+        return _words(extractive.compose(query, draft.hits))
+    prompt = build_messages(mind=mind, question=question, history=history, hits=draft.hits, language=language)
+    return llm.stream_chat(prompt, model=draft.model, temperature=mind.temperature, usage=draft.usage)
 
 
 def _words(text: str) -> Iterator[str]:
@@ -256,16 +278,89 @@ def _words(text: str) -> Iterator[str]:
         yield " ".join(words[i : i + 3]) + (" " if i + 3 < len(words) else "")
 
 
-def chat_complete(**kwargs) -> dict:
-    """The whole answer at once: drains chat_stream; a provider failure raises 502 llm_unavailable."""
-    result: dict = {}
-    for event in chat_stream(**kwargs):
-        if event.type == "conversation":
-            result["conversationId"] = event.data["conversationId"]
-        elif event.type == "error":
-            raise UpstreamUnavailable(
-                event.data["message"], details={"conversationId": result.get("conversationId")}
-            )
-        elif event.type == "done":
-            result = event.data
-    return result
+def _stream_answer(draft: _Draft, pieces: Iterator[str]) -> Iterator[Token | CitationFound]:
+    """The answer's text as tokens, its [n] markers checked against the passages; each passage's citation
+    follows the token that first cites it. Everything sent is recorded in the draft."""
+    found: list[Citation] = []
+
+    def on_cited(number: int) -> None:
+        if number not in draft.cited:
+            draft.cited[number] = Citation.of_hit(number, draft.hits[number - 1])
+            found.append(draft.cited[number])
+
+    markers = MarkerFilter(valid=lambda n: 1 <= n <= len(draft.hits), on_cited=on_cited)
+
+    def cleaned() -> Iterator[str]:
+        for piece in pieces:
+            yield from markers.feed(piece)
+        yield from markers.flush()
+
+    for text in cleaned():
+        draft.parts.append(text)
+        if draft.first_token_ms is None:
+            draft.first_token_ms = _elapsed_ms(draft.started)
+        yield Token(text)
+        while found:
+            yield CitationFound(found.pop(0))
+
+
+def _followups(
+    mind: Mind, conversation: Conversation, question: str, answer: str, language: str, *, configured: bool
+) -> tuple[str, ...]:
+    """The LLM's suggestions, else the mind's suggested questions the visitor has not asked yet."""
+    if configured:
+        suggested = llm.suggest_followups(question, answer, language)
+        if suggested:
+            return tuple(suggested[:FOLLOWUPS])
+    asked = {
+        text.lower()
+        for text in conversation.messages.filter(role=Message.Role.USER).values_list("content", flat=True)
+    }
+    return tuple(q for q in mind.suggested_questions if q.strip().lower() not in asked)[:FOLLOWUPS]
+
+
+def _save_answer(conversation: Conversation, draft: _Draft, followups: tuple[str, ...]) -> TurnResult:
+    content = draft.content
+    citations = draft.citations
+    # Without a provider's count (extractive answers, servers that omit usage), words stand in for tokens.
+    usage = Usage(draft.usage.prompt_tokens, draft.usage.completion_tokens or len(content.split()))
+    latency_ms = _elapsed_ms(draft.started)
+    answer = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        content=content,
+        citations=[c.as_json() for c in citations],
+        followups=list(followups),
+        model=draft.model,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        latency_ms=latency_ms,
+    )
+    return TurnResult(
+        conversation_id=conversation.id,
+        message_id=answer.id,
+        content=content,
+        citations=citations,
+        followups=followups,
+        usage=usage,
+        model=draft.model,
+        latency_ms=latency_ms,
+        time_to_first_token_ms=draft.first_token_ms,
+        created_at=answer.created_at,
+    )
+
+
+def _save_interrupted(conversation: Conversation, draft: _Draft) -> None:
+    Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        content=draft.content,
+        citations=[c.as_json() for c in draft.citations],
+        model=draft.model,
+        status=Message.Status.INTERRUPTED,
+        latency_ms=_elapsed_ms(draft.started),
+    )
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

@@ -1,4 +1,5 @@
-"""`[n]` citation markers: kept when they point at a retrieved passage, removed (with their brackets) otherwise.
+"""`[n]` citation markers: kept when they point at a retrieved passage, removed (with their brackets) otherwise;
+and the Citation each kept number stands for.
 
 Works on a stream: MarkerFilter holds back only the few characters that might be the start of a marker, so the
 text sent token by token is exactly the text saved.
@@ -6,7 +7,11 @@ text sent token by token is exactly the text saved.
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
+from knowledge.search import SearchHit
+
+SNIPPET_CHARS = 240
 MARKER = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
 PARTIAL = re.compile(r"\[[\d,;\s]*$")
 MAX_MARKER = 24
@@ -90,3 +95,58 @@ class MarkerFilter:
             self.buffer = ""
         yield from self._drain()
         self.held = ""
+
+
+@dataclass(frozen=True)
+class Citation:
+    """The passage an answer cites as [index]: where it comes from and what it says."""
+
+    index: int
+    source_id: str
+    source_name: str
+    source_type: str
+    chunk_id: str
+    snippet: str
+    url: str | None
+    page: int | None
+    start_seconds: float | None
+    score: float
+
+    @classmethod
+    def of_hit(cls, index: int, hit: SearchHit) -> "Citation":
+        chunk = hit.chunk
+        source = chunk.source
+        url = chunk.url or source.url or None
+        if source.type == "youtube" and source.youtube_video_id:
+            url = f"https://youtu.be/{source.youtube_video_id}" + (
+                f"?t={int(chunk.start_seconds)}" if chunk.start_seconds is not None else ""
+            )
+        snippet = " ".join(chunk.content.split())
+        return cls(
+            index=index,
+            source_id=source.id,
+            source_name=source.name,
+            source_type=source.type,
+            chunk_id=chunk.id,
+            snippet=snippet[:SNIPPET_CHARS] + ("…" if len(snippet) > SNIPPET_CHARS else ""),
+            url=url,
+            page=chunk.page,
+            start_seconds=chunk.start_seconds,
+            score=round(hit.score, 4),
+        )
+
+    def as_json(self) -> dict:
+        """The form kept in Message.citations. Every surface sends citations in this form too (the stored ones
+        come back unchanged in conversation details), so there is one shape to document, not one per surface."""
+        return {
+            "index": self.index,
+            "sourceId": self.source_id,
+            "sourceName": self.source_name,
+            "sourceType": self.source_type,
+            "chunkId": self.chunk_id,
+            "snippet": self.snippet,
+            "url": self.url,
+            "page": self.page,
+            "startSeconds": self.start_seconds,
+            "score": self.score,
+        }

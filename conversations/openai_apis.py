@@ -8,9 +8,8 @@ extension field, `citations`, on the message and on the final stream chunk. Erro
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
-from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -18,8 +17,19 @@ from rest_framework.response import Response
 from config.api.errors import NotFound
 from config.api.exception_handler import api_exception_handler
 from config.api.views import WorkspaceApiView
-from conversations import chat
+from conversations.chat import (
+    Token,
+    TurnDone,
+    TurnEvent,
+    TurnFailed,
+    TurnResult,
+    TurnStarted,
+    Usage,
+    chat_complete,
+    chat_stream,
+)
 from conversations.models import Conversation
+from conversations.streaming import unbuffered_response
 from minds.models import Mind
 from minds.selectors import mind_get, minds_visible
 
@@ -183,56 +193,46 @@ class ChatCompletionsApi(OpenAiApiView):
             "history": history,
         }
         if data["stream"]:
-            response = StreamingHttpResponse(
-                _chunks(chat.chat_stream(**kwargs), mind), content_type="text/event-stream"
-            )
-            response["Cache-Control"] = "no-cache"
-            response["X-Accel-Buffering"] = "no"
-            return response
-        for event in chat.chat_stream(**kwargs):
-            if event.type == "error":
-                return openai_error(502, event.data["message"], event.data["code"])
-            if event.type == "done":
-                return Response(_completion(event.data, mind))
-        return openai_error(502, "The answer could not be produced.", "llm_unavailable")
+            return unbuffered_response(_chunks(chat_stream(**kwargs), mind), "text/event-stream")
+        # A provider failure raises UpstreamUnavailable: handle_exception gives it OpenAI's shape (502 api_error).
+        return Response(_completion(chat_complete(**kwargs), mind))
 
 
-def _usage(done: dict) -> dict:
-    usage = done["usage"]
+def _usage(usage: Usage) -> dict:
     return {
-        "prompt_tokens": usage["promptTokens"],
-        "completion_tokens": usage["completionTokens"],
-        "total_tokens": usage["totalTokens"],
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
     }
 
 
-def _completion(done: dict, mind: Mind) -> dict:
-    message = done["message"]
+def _citations(result: TurnResult) -> list[dict]:
+    return [c.as_json() for c in result.citations]
+
+
+def _completion(result: TurnResult, mind: Mind) -> dict:
     return {
-        "id": f"chatcmpl-{message['id']}",
+        "id": f"chatcmpl-{result.message_id}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": mind.slug,
         "choices": [
             {
                 "index": 0,
-                "message": {
-                    "role": "assistant",
-                    "content": message["content"],
-                    "citations": message["citations"],
-                },
+                "message": {"role": "assistant", "content": result.content, "citations": _citations(result)},
                 "finish_reason": "stop",
             }
         ],
-        "usage": _usage(done),
-        "citations": message["citations"],
-        "conversation_id": done["conversationId"],
-        "followups": done["followups"],
+        "usage": _usage(result.usage),
+        "citations": _citations(result),
+        "conversation_id": result.conversation_id,
+        "followups": list(result.followups),
     }
 
 
-def _chunks(events, mind: Mind) -> Iterator[bytes]:
+def _chunks(events: Iterable[TurnEvent], mind: Mind) -> Iterator[bytes]:
     created = int(time.time())
+    # The answer's message does not exist before the stream ends, so the chunks carry the question's id.
     completion_id = "chatcmpl-pending"
 
     def chunk(delta: dict, finish=None, **extra) -> bytes:
@@ -247,31 +247,31 @@ def _chunks(events, mind: Mind) -> Iterator[bytes]:
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
 
     for event in events:
-        if event.type == "conversation":
-            completion_id = f"chatcmpl-{event.data['messageId']}"
-            yield chunk({"role": "assistant", "content": ""})
-        elif event.type == "token":
-            yield chunk({"content": event.data["content"]})
-        elif event.type == "error":
-            error = {
-                "error": {
-                    "message": event.data["message"],
-                    "type": "api_error",
-                    "param": None,
-                    "code": event.data["code"],
+        match event:
+            case TurnStarted():
+                completion_id = f"chatcmpl-{event.message_id}"
+                yield chunk({"role": "assistant", "content": ""})
+            case Token():
+                yield chunk({"content": event.text})
+            case TurnFailed():
+                error = {
+                    "error": {
+                        "message": event.message,
+                        "type": "api_error",
+                        "param": None,
+                        "code": event.code,
+                    }
                 }
-            }
-            yield f"data: {json.dumps(error)}\n\n".encode()
-            break
-        elif event.type == "done":
-            citations = event.data["message"]["citations"]
-            yield chunk(
-                {},
-                "stop",
-                usage=_usage(event.data),
-                citations=citations,
-                conversation_id=event.data["conversationId"],
-            )
+                yield f"data: {json.dumps(error)}\n\n".encode()
+                break
+            case TurnDone(result=result):
+                yield chunk(
+                    {},
+                    "stop",
+                    usage=_usage(result.usage),
+                    citations=_citations(result),
+                    conversation_id=result.conversation_id,
+                )
     yield b"data: [DONE]\n\n"
 
 

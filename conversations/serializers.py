@@ -1,9 +1,20 @@
-"""Conversation shapes on the wire."""
+"""Conversation shapes on the wire, and the native API's rendering of a chat turn (JSON, and the events that
+streaming.py writes as Server-Sent Events or JSON Lines)."""
 
 from rest_framework import serializers
 
 from config.api.pagination import MAX_OFFSET
 from config.api.serializers import StrictSerializer, iso
+from conversations.chat import (
+    CitationFound,
+    Token,
+    TurnDone,
+    TurnEvent,
+    TurnFailed,
+    TurnResult,
+    TurnStarted,
+    Usage,
+)
 from conversations.models import Conversation, Message
 
 MAX_UNIX_TIME = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a datetime can hold
@@ -29,6 +40,51 @@ def message_data(message: Message) -> dict:
             else None,
         )
     return data
+
+
+def usage_data(usage: Usage) -> dict:
+    return {
+        "promptTokens": usage.prompt_tokens,
+        "completionTokens": usage.completion_tokens,
+        "totalTokens": usage.total_tokens,
+    }
+
+
+def answer_data(result: TurnResult) -> dict:
+    """The answer of `POST /minds/{id}/chat` as JSON; the stream's `done` event adds the time to first token."""
+    return {
+        "conversationId": result.conversation_id,
+        "message": {
+            "id": result.message_id,
+            "role": Message.Role.ASSISTANT,
+            "status": Message.Status.COMPLETE,
+            "content": result.content,
+            "citations": [c.as_json() for c in result.citations],
+            "createdAt": iso(result.created_at),
+        },
+        "followups": list(result.followups),
+        "usage": usage_data(result.usage),
+        "latencyMs": result.latency_ms,
+    }
+
+
+def event_data(event: TurnEvent) -> tuple[str, dict]:
+    """A chat event's name and payload in the native stream."""
+    match event:
+        case TurnStarted():
+            return "conversation", {"conversationId": event.conversation_id, "messageId": event.message_id}
+        case Token():
+            return "token", {"content": event.text}
+        case CitationFound():
+            return "citation", event.citation.as_json()
+        case TurnFailed():
+            return "error", {"code": event.code, "message": event.message}
+        case TurnDone():
+            return "done", {
+                **answer_data(event.result),
+                "timeToFirstTokenMs": event.result.time_to_first_token_ms,
+            }
+    raise TypeError(f"not a chat event: {event!r}")
 
 
 def conversation_data(conversation: Conversation, *, with_messages: bool = False) -> dict:

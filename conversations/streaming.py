@@ -1,4 +1,5 @@
-"""Chat events on the wire: Server-Sent Events or JSON Lines, flushed event by event.
+"""The native API's chat stream: each turn event, rendered by serializers.event_data, as Server-Sent Events or
+JSON Lines, flushed event by event.
 
 `X-Accel-Buffering: no` and `Cache-Control: no-cache` stop proxies (nginx, CDNs) from buffering the stream, the
 complaint users of peer products have most about streaming.
@@ -9,24 +10,31 @@ from collections.abc import Iterable, Iterator
 
 from django.http import StreamingHttpResponse
 
-from conversations.chat import ChatEvent
+from conversations.chat import TurnEvent
+from conversations.serializers import event_data
 
 
-def sse(events: Iterable[ChatEvent]) -> Iterator[bytes]:
+def sse(events: Iterable[TurnEvent]) -> Iterator[bytes]:
     for event in events:
-        yield f"event: {event.type}\ndata: {json.dumps(event.data, ensure_ascii=False)}\n\n".encode()
+        name, data = event_data(event)
+        yield f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
-def jsonl(events: Iterable[ChatEvent]) -> Iterator[bytes]:
+def jsonl(events: Iterable[TurnEvent]) -> Iterator[bytes]:
     for event in events:
-        yield (json.dumps({"event": event.type, **event.data}, ensure_ascii=False) + "\n").encode()
+        name, data = event_data(event)
+        yield (json.dumps({"event": name, **data}, ensure_ascii=False) + "\n").encode()
 
 
-def stream_response(events: Iterable[ChatEvent], fmt: str) -> StreamingHttpResponse:
-    if fmt == "jsonl":
-        response = StreamingHttpResponse(jsonl(events), content_type="application/x-ndjson; charset=utf-8")
-    else:
-        response = StreamingHttpResponse(sse(events), content_type="text/event-stream; charset=utf-8")
+def unbuffered_response(chunks: Iterator[bytes], content_type: str) -> StreamingHttpResponse:
+    """A streaming response no proxy holds back (the OpenAI-compatible stream uses it too)."""
+    response = StreamingHttpResponse(chunks, content_type=content_type)
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
+
+
+def stream_response(events: Iterable[TurnEvent], fmt: str) -> StreamingHttpResponse:
+    if fmt == "jsonl":
+        return unbuffered_response(jsonl(events), "application/x-ndjson; charset=utf-8")
+    return unbuffered_response(sse(events), "text/event-stream; charset=utf-8")

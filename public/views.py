@@ -21,16 +21,16 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from config.api.errors import NotFound, UpstreamUnavailable
+from config.api.errors import NotFound
 from config.api.parsers import BodyNotAccepted, json_loads_checked
 from conversations.chat import chat_stream
 from conversations.models import Conversation
-from conversations.streaming import stream_response
 from integrations import llm
 from minds.models import Mind
 from minds.selectors import published_mind_by_slug
 from public.limits import public_message_allowed
 from public.presentation import page_context, voice_available
+from public.rendering import answer_response, conversation_restore_data
 from public.visitor import Visitor, forged, issue_cookie, visitor_of
 
 MAX_MESSAGE_CHARS = 2000
@@ -126,33 +126,6 @@ def _text(data: dict, name: str, limit: int) -> str | None:
     if not isinstance(value, str):
         return None
     return value.strip()[: limit + 1]
-
-
-def _answer(events):
-    """Streams the answer, unless the model fails before its first word: then a plain 502 the page can show."""
-    first = []
-    for event in events:
-        first.append(event)
-        if event.type != "conversation":
-            break
-    if first and first[-1].type == "error":
-        conversation = next((e.data for e in first if e.type == "conversation"), {})
-        return error(
-            502,
-            first[-1].data.get("code", "llm_unavailable"),
-            UpstreamUnavailable.default_message,
-            details={"conversationId": conversation.get("conversationId")},
-        )
-    return stream_response(_replay(first, events), "sse")
-
-
-def _replay(first: list, events):
-    # Closing the response (a client gone mid-answer) closes the chat generator, which saves what was said.
-    try:
-        yield from first
-        yield from events
-    finally:
-        events.close()
 
 
 def _origin_refused() -> JsonResponse:
@@ -252,7 +225,7 @@ def public_chat(request, slug: str):
         )
     except NotFound:
         return refuse(404, "not_found", "This conversation no longer exists; start a new one.")
-    return _cors(_answer(events), cors_origin)
+    return _cors(answer_response(events), cors_origin)
 
 
 @require_http_methods(["GET", "OPTIONS"])
@@ -274,20 +247,7 @@ def public_conversation(request, slug: str, conversation_id: str):
     )
     if conversation is None:
         return _cors(error(404, "not_found", "Conversation not found."), cors_origin)
-    messages = [
-        {
-            "role": m.role,
-            "content": m.content,
-            "citations": m.citations if mind.show_sources else [],
-            "followups": m.followups,
-        }
-        for m in conversation.messages.order_by("created_at", "id")
-        if m.content
-    ]
-    return _cors(
-        JsonResponse({"status": "success", "conversationId": conversation.id, "messages": messages}),
-        cors_origin,
-    )
+    return _cors(JsonResponse(conversation_restore_data(conversation, mind)), cors_origin)
 
 
 @require_GET

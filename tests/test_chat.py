@@ -171,7 +171,7 @@ def test_disconnect_mid_stream_leaves_a_consistent_conversation(mind):
     first = next(events)
     next(events)  # one token, then the client goes away
     events.close()
-    conversation = Conversation.objects.get(id=first.data["conversationId"])
+    conversation = Conversation.objects.get(id=first.conversation_id)
     messages = list(conversation.messages.order_by("created_at"))
     assert [m.role for m in messages] == ["user", "assistant"]
     assert messages[1].status == "interrupted" and messages[1].content

@@ -3,7 +3,7 @@ to some minds, other workspaces, interrupted answers and the chat log filters.""
 
 import pytest
 
-from conversations.chat import chat_complete, chat_stream
+from conversations.chat import Token, TurnResult, chat_complete, chat_stream
 from conversations.models import Conversation, Message
 from minds.models import Mind
 from tests.corpus_minds import ready_source
@@ -25,20 +25,20 @@ def second_mind(workspace):
     return Mind.objects.create(workspace=workspace, name="Other", slug="other-conv")
 
 
-def ask(mind, message="Who invented the Fresnel lens?", **kwargs) -> dict:
+def ask(mind, message="Who invented the Fresnel lens?", **kwargs) -> TurnResult:
     return chat_complete(mind=mind, message=message, **kwargs)
 
 
 def test_conversation_detail_has_ordered_messages_with_citations(api, mind):
     first = ask(mind)
-    ask(mind, "How far can its light be seen?", conversation_id=first["conversationId"])
-    conversation = api.get(f"/api/v1/conversations/{first['conversationId']}").json()["conversation"]
+    ask(mind, "How far can its light be seen?", conversation_id=first.conversation_id)
+    conversation = api.get(f"/api/v1/conversations/{first.conversation_id}").json()["conversation"]
     assert conversation["mindId"] == mind.id and conversation["channel"] == "api"
     assert conversation["title"] == "Who invented the Fresnel lens?" and conversation["messageCount"] == 4
     roles = [m["role"] for m in conversation["messages"]]
     assert roles == ["user", "assistant", "user", "assistant"]
     answer = conversation["messages"][1]
-    assert answer["id"] == first["message"]["id"] and answer["status"] == "complete"
+    assert answer["id"] == first.message_id and answer["status"] == "complete"
     citation = answer["citations"][0]
     assert citation["sourceName"] == "Lighthouses" and citation["chunkId"] and citation["index"] >= 1
     assert f"[{citation['index']}]" in answer["content"]
@@ -47,8 +47,8 @@ def test_conversation_detail_has_ordered_messages_with_citations(api, mind):
 
 def test_interrupted_answer_is_listed_with_its_status(api, mind):
     events = chat_stream(mind=mind, message="Who invented the Fresnel lens?")
-    conversation_id = next(events).data["conversationId"]
-    assert next(events).type == "token"
+    conversation_id = next(events).conversation_id
+    assert isinstance(next(events), Token)
     events.close()  # the client went away
     messages = api.get(f"/api/v1/conversations/{conversation_id}").json()["conversation"]["messages"]
     assert [(m["role"], m["status"]) for m in messages] == [
@@ -65,7 +65,7 @@ def test_conversation_list_validation(api, mind, second_mind):
     assert_error(api.get(url, {"limit": 101}), 400, "validation_error")
     assert_error(api.get(url, {"startAfter": "conv_unknown"}), 404, "not_found")
     # A cursor from another mind's list is not a cursor of this one.
-    other = ask(second_mind, "Anything?")["conversationId"]
+    other = ask(second_mind, "Anything?").conversation_id
     assert_error(api.get(url, {"startAfter": other}), 404, "not_found")
     assert api.get(f"/api/v1/minds/{second_mind.id}/conversations").json()["conversations"][0]["id"] == other
     assert_error(api.get("/api/v1/minds/mind_unknown/conversations"), 404, "not_found")
@@ -73,7 +73,7 @@ def test_conversation_list_validation(api, mind, second_mind):
 
 def test_feedback_rules(api, other_api, workspace, mind):
     result = ask(mind)
-    conversation_id, answer_id = result["conversationId"], result["message"]["id"]
+    conversation_id, answer_id = result.conversation_id, result.message_id
     question_id = Message.objects.get(conversation_id=conversation_id, role="user").id
     url = f"/api/v1/conversations/{conversation_id}/messages/{answer_id}/feedback"
 
@@ -94,7 +94,7 @@ def test_feedback_rules(api, other_api, workspace, mind):
         "not_found",
     )
     # A message id of another conversation under this conversation's path is not found.
-    elsewhere = ask(mind, "Lighthouse lenses?")["message"]["id"]
+    elsewhere = ask(mind, "Lighthouse lenses?").message_id
     assert_error(
         api.post(f"/api/v1/conversations/{conversation_id}/messages/{elsewhere}/feedback", {"rating": "up"}),
         404,
@@ -112,7 +112,7 @@ def test_feedback_rules(api, other_api, workspace, mind):
 
 
 def test_delete_needs_write_scope_and_the_right_workspace(api, other_api, workspace, mind):
-    conversation_id = ask(mind)["conversationId"]
+    conversation_id = ask(mind).conversation_id
     reader = KeyedClient(make_key(workspace, scopes=["conversations:read"]))
     assert reader.get(f"/api/v1/conversations/{conversation_id}").status_code == 200
     assert_error(reader.delete(f"/api/v1/conversations/{conversation_id}"), 403, "insufficient_scope")
@@ -127,8 +127,8 @@ def test_delete_needs_write_scope_and_the_right_workspace(api, other_api, worksp
 
 
 def test_key_restricted_to_one_mind_sees_only_its_conversations(workspace, mind, second_mind):
-    mine = ask(mind)["conversationId"]
-    theirs = ask(second_mind, "Anything?")["conversationId"]
+    mine = ask(mind).conversation_id
+    theirs = ask(second_mind, "Anything?").conversation_id
     restricted = KeyedClient(make_key(workspace, scopes="all", allowed_mind_ids=[mind.id]))
     assert restricted.get(f"/api/v1/conversations/{mine}").status_code == 200
     assert_error(restricted.get(f"/api/v1/conversations/{theirs}"), 404, "not_found")
@@ -139,13 +139,13 @@ def test_key_restricted_to_one_mind_sees_only_its_conversations(workspace, mind,
 
 
 def test_chatlogs_paging_time_window_and_user_filter(api, workspace, mind):
-    api_chats = [ask(mind, f"Question {i} about lighthouses")["conversationId"] for i in range(2)]
+    api_chats = [ask(mind, f"Question {i} about lighthouses").conversation_id for i in range(2)]
     # Through the API the conversation belongs to the key's member.
     api_chats.append(
         api.post(f"/api/v1/minds/{mind.id}/chat", {"message": "Keeper?"}).json()["conversationId"]
     )
     member_id = Conversation.objects.get(id=api_chats[2]).member_id
-    public = ask(mind, "A visitor asks", channel="public", visitor_id="visitor-123")["conversationId"]
+    public = ask(mind, "A visitor asks", channel="public", visitor_id="visitor-123").conversation_id
 
     logs = api.get("/api/v1/chatlogs").json()["data"]
     assert [log["chatID"] for log in logs] == [public, *api_chats[::-1]]  # newest first

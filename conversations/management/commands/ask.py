@@ -25,12 +25,12 @@ class Command(BaseCommand):
             result = chat_complete(mind=mind, message=options["question"], channel="api")
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
-        self.stdout.write(result["message"]["content"])
-        for citation in result["message"]["citations"]:
-            where = f", page {citation['page']}" if citation.get("page") else ""
-            if citation.get("startSeconds") is not None:
-                where = f", at {int(citation['startSeconds']) // 60}:{int(citation['startSeconds']) % 60:02d}"
+        self.stdout.write(result.content)
+        for citation in result.citations:
+            where = f", page {citation.page}" if citation.page else ""
+            if citation.start_seconds is not None:
+                where = f", at {int(citation.start_seconds) // 60}:{int(citation.start_seconds) % 60:02d}"
             self.stdout.write(
-                f"  [{citation['index']}] {citation['sourceName']}{where}"
-                + (f" — {citation['url']}" if citation.get("url") else "")
+                f"  [{citation.index}] {citation.source_name}{where}"
+                + (f" — {citation.url}" if citation.url else "")
             )

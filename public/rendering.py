@@ -1,0 +1,52 @@
+"""What the public page is sent of a chat: a turn as the native Server-Sent Events, or a plain 502 when the model
+fails before its first word; a conversation restored after a reload."""
+
+from collections.abc import Generator, Iterator
+
+from django.http import HttpResponse
+
+from config.api.exception_handler import error_json_response
+from conversations.chat import TurnEvent, TurnFailed, TurnStarted
+from conversations.models import Conversation
+from conversations.streaming import stream_response
+from minds.models import Mind
+
+
+def answer_response(events: Generator[TurnEvent, None, None]) -> HttpResponse:
+    """Streams the answer, unless the model fails before its first word: then a 502 the page shows as an error
+    (and whose conversation id lets a retry continue the conversation)."""
+    first: list[TurnEvent] = []
+    for event in events:
+        first.append(event)
+        if not isinstance(event, TurnStarted):
+            break
+    failed = first[-1] if first else None
+    if isinstance(failed, TurnFailed):
+        started = next((e for e in first if isinstance(e, TurnStarted)), None)
+        details = {"conversationId": started.conversation_id if started else None}
+        return error_json_response(502, failed.code, failed.message, details)
+    return stream_response(_replay(first, events), "sse")
+
+
+def _replay(first: list[TurnEvent], events: Generator[TurnEvent, None, None]) -> Iterator[TurnEvent]:
+    # Closing the response (a client gone mid-answer) closes the chat generator, which saves what was said.
+    try:
+        yield from first
+        yield from events
+    finally:
+        events.close()
+
+
+def conversation_restore_data(conversation: Conversation, mind: Mind) -> dict:
+    """The visitor's conversation as the page redraws it after a reload."""
+    messages = [
+        {
+            "role": m.role,
+            "content": m.content,
+            "citations": m.citations if mind.show_sources else [],
+            "followups": m.followups,
+        }
+        for m in conversation.messages.order_by("created_at", "id")
+        if m.content
+    ]
+    return {"status": "success", "conversationId": conversation.id, "messages": messages}
