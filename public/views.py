@@ -225,7 +225,7 @@ def public_chat(request, slug: str):
         )
     except NotFound:
         return refuse(404, "not_found", "This conversation no longer exists; start a new one.")
-    return _cors(answer_response(events), cors_origin)
+    return _cors(answer_response(events, mind), cors_origin)
 
 
 @require_http_methods(["GET", "OPTIONS"])

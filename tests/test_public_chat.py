@@ -4,7 +4,7 @@ input checks, the email gate, per-visitor and per-IP limits, and a model failure
 import pytest
 from django.test import Client
 
-from conversations.models import Conversation
+from conversations.models import Conversation, Message
 from minds.models import Mind
 from public.visitor import COOKIE
 from tests.fakellm import FakeLLM
@@ -28,6 +28,22 @@ def test_public_chat_streams_an_answer_with_sources(client, mind):
     assert conversation.channel == "public" and conversation.visitor_id == VISITOR
     widget = events_of(post_chat(client, "keeper", {"message": "Fresnel?", "channel": "widget"}))
     assert Conversation.objects.get(id=widget[-1][1]["conversationId"]).channel == "widget"
+
+
+def test_sources_a_mind_does_not_show_never_leave_the_server(client, mind):
+    shown = events_of(post_chat(client, "keeper", {"message": "Who invented the Fresnel lens?"}))
+    assert "citation" in [kind for kind, _ in shown]  # the same question cites a source when they are shown
+    Mind.objects.filter(id=mind.id).update(show_sources=False)
+    events = events_of(post_chat(client, "keeper", {"message": "Who invented the Fresnel lens?"}))
+    assert [kind for kind, _ in events if kind != "token"] == ["conversation", "done"]
+    done = events[-1][1]
+    assert done["message"]["citations"] == [] and "Fresnel" in done["message"]["content"]
+    assert "sourceName" not in str(events) and "chunkId" not in str(events)
+    # The answer keeps its sources for the owner; a reload of the page does not get them either.
+    assert Message.objects.get(id=done["message"]["id"]).citations
+    path = f"/m/keeper/conversation/{done['conversationId']}"
+    restored = client.get(path, HTTP_X_MINDS_VISITOR=VISITOR).json()["messages"]
+    assert [m["citations"] for m in restored] == [[], []]
 
 
 def test_restore_only_the_visitors_own_conversation(client, mind):
