@@ -185,6 +185,8 @@ def test_cookie_requests_need_the_csrf_token_and_widget_ids_do_not(mind):
         ({"message": "hi", "email": ["a@b.example"]}, "validation_error"),
         ({"message": "   "}, "validation_error"),
         ({"message": "hi", "conversationId": "conv_" + "x" * 200}, "not_found"),
+        ({"message": "hi", "channel": "sms"}, "validation_error"),
+        ({"message": "hi", "email": "a" * 250 + "@b.example"}, "validation_error"),
     ],
 )
 def test_malformed_fields_are_refused_and_nothing_is_written(client, mind, body, code):
