@@ -192,9 +192,20 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Time limits, so a hung parser, transcriber or receiver never holds a worker forever. At the soft limit the task
+# gets SoftTimeLimitExceeded (a source then ends `failed` with `processing_timeout`); at the hard limit the pool
+# kills the child, for code stuck where the exception cannot reach it (the sweeper then takes the source over).
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 60)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 90)
+# The two ingestion stages override them (knowledge/tasks.py; hard limit 60 s later): a 500-page PDF takes about
+# 2 minutes, an hour of audio about 5. The limit stays under SOURCE_PROCESSING_DEADLINE_SECONDS, so the sweeper
+# never takes over a source whose run is still within its limit. The limits travel with the queued task, so the
+# process that queues it (web or worker) decides: give both the same environment.
+SOURCE_STAGE_TIME_LIMIT_SECONDS = env_int("SOURCE_STAGE_TIME_LIMIT_SECONDS", 1500)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # A task whose worker died unacknowledged is redelivered after this many seconds.
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900),
+    # A task not acknowledged after this many seconds is delivered again. Tasks are acknowledged when they end
+    # (acks_late), so it stays above every hard time limit: a task still running is never handed to a second worker.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
 }
 CELERY_TASK_ROUTES = {
     "knowledge.source_process": {"queue": "ingestion"},

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.storage import default_storage
 
@@ -38,6 +39,10 @@ from knowledge.source_states import (
 logger = logging.getLogger(__name__)
 
 INTERNAL_ERROR_MESSAGE = "Processing failed unexpectedly. Reprocess the source to try again; if it fails again, report the source id."
+TIME_LIMIT_MESSAGE = (
+    "Processing did not finish within its time limit; the source may be too large, or its file may make the "
+    "parser hang. Reprocess it to try again."
+)
 
 
 class Result(StrEnum):
@@ -54,6 +59,7 @@ class Outcome:
     result: Result
     source_id: str
     claim: Claim | None = None  # NEEDS_TRANSCRIPTION: the claim the transcription stage continues
+    attempts: int = 0  # RETRY_LATER: the attempts made so far, for the backoff
 
 
 class ClaimLost(Exception):
@@ -109,10 +115,15 @@ def _run_stage(stage: Callable[[Claim, Source], Outcome], claim: Claim, source: 
         if source.attempts < settings.SOURCE_MAX_ATTEMPTS and source_release_for_retry(
             claim, f"Retrying: {exc}"
         ):
-            return Outcome(Result.RETRY_LATER, claim.source_id)
+            return Outcome(Result.RETRY_LATER, claim.source_id, attempts=source.attempts)
         return _fail(
             claim, "fetch_failed", f"The source could not be fetched after {source.attempts} attempts: {exc}"
         )
+    except SoftTimeLimitExceeded:
+        # Not retried: a parser that hangs on this file would hang again. (A child killed at the hard limit cannot
+        # say why it died; the sweeper retries its source until the attempts run out.)
+        logger.warning("source %s: stage past its time limit", claim.source_id)
+        return _fail(claim, "processing_timeout", TIME_LIMIT_MESSAGE)
     except Exception:
         logger.exception("source %s failed unexpectedly", claim.source_id)
         return _fail(claim, "internal_error", INTERNAL_ERROR_MESSAGE)

@@ -1,8 +1,8 @@
 """Celery tasks: the pipeline's stages, and what follows each outcome, with the retry policy.
 
-Only this module enqueues ingestion work: the pipeline and the state changes (knowledge/source_states.py) report
-what happened, the tasks queue what follows (the transcription stage, a retry after a backoff, the webhook of a
-finished source), after the commit.
+The services queue a source's first `source_process` (created, reprocessed); everything after that is queued
+here. The pipeline and the state changes (knowledge/source_states.py) only report what happened; the tasks queue
+what follows (the transcription stage, a retry after a backoff, the webhook of a finished source).
 
 Queues (config.settings.CELERY_TASK_ROUTES): processing on `ingestion`, speech-to-text on `transcription`,
 webhook deliveries on `webhooks`, so a long podcast never holds up documents and a slow receiver never holds up
@@ -14,6 +14,7 @@ leaves it to the sweeper (every minute), which takes over busy sources whose dea
 from dataclasses import asdict
 
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 
 from knowledge import pipeline, source_states, webhooks
@@ -21,27 +22,37 @@ from knowledge.pipeline import Outcome, Result
 
 RETRY_BASE_SECONDS = 5
 RETRY_MAX_SECONDS = 300
+# The ingestion stages run longer than the global limits allow (config/settings.py explains the numbers).
+STAGE_TIME_LIMITS = {
+    "soft_time_limit": settings.SOURCE_STAGE_TIME_LIMIT_SECONDS,
+    "time_limit": settings.SOURCE_STAGE_TIME_LIMIT_SECONDS + 60,
+}
 
 
-def _backoff(retries: int) -> int:
-    return min(RETRY_BASE_SECONDS * 2**retries, RETRY_MAX_SECONDS)
+def retry_backoff(attempts: int) -> int:
+    """Seconds before a source released after a transient failure is processed again: 5, 10, 20… capped.
+
+    Counted from the source's attempts (its claims), not from the Celery task's retries: a transcription that
+    fails is retried as a new processing task, whose own retry count starts again at zero.
+    """
+    return min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
 
 
-@shared_task(name="knowledge.source_process", bind=True, max_retries=None)
+@shared_task(name="knowledge.source_process", bind=True, max_retries=None, **STAGE_TIME_LIMITS)
 def source_process(self, source_id: str) -> str:
     outcome = pipeline.source_process(source_id)
     if outcome.result is Result.RETRY_LATER:
-        raise self.retry(countdown=_backoff(self.request.retries))
+        raise self.retry(countdown=retry_backoff(outcome.attempts))
     _follow_up(outcome)
     return outcome.result.value
 
 
-@shared_task(name="knowledge.source_transcribe", bind=True, max_retries=None)
-def source_transcribe(self, source_id: str, claimed_at: str) -> str:
+@shared_task(name="knowledge.source_transcribe", **STAGE_TIME_LIMITS)
+def source_transcribe(source_id: str, claimed_at: str) -> str:
     outcome = pipeline.source_transcribe(source_id, claimed_at)
     if outcome.result is Result.RETRY_LATER:
         # The source went back to pending: the whole source is processed again, fetching the audio anew.
-        source_process.apply_async((source_id,), countdown=_backoff(self.request.retries))
+        source_process.apply_async((source_id,), countdown=retry_backoff(outcome.attempts))
     _follow_up(outcome)
     return outcome.result.value
 

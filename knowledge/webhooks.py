@@ -24,14 +24,6 @@ from knowledge.serializers import source_data
 logger = logging.getLogger(__name__)
 
 
-def _max_attempts() -> int:
-    return settings.WEBHOOK_MAX_ATTEMPTS
-
-
-def _retry_base() -> float:
-    return settings.WEBHOOK_RETRY_BASE_SECONDS
-
-
 def delivery_create(source_id: str) -> WebhookDelivery | None:
     """Records `source.ready` / `source.failed` for a finished source with a callbackUrl (knowledge/tasks.py
     queues its delivery); None when there is nothing to send."""
@@ -55,6 +47,11 @@ def delivery_create(source_id: str) -> WebhookDelivery | None:
 
 def sign(secret: str, message_id: str, timestamp: datetime, body: bytes) -> str:
     return Webhook(secret).sign(message_id, timestamp, body.decode())
+
+
+def retry_delay(failed_attempts: int) -> float:
+    """Seconds before the next attempt: WEBHOOK_RETRY_BASE_SECONDS after the first failure, doubled after each."""
+    return settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (failed_attempts - 1)
 
 
 @dataclass
@@ -90,6 +87,7 @@ def delivery_attempt(delivery_id: str) -> AttemptOutcome:
         error = f"{exc.__class__.__name__}"
     duration_ms = int((time.monotonic() - started) * 1000)
     succeeded = not error
+    retry_in = None
     with transaction.atomic():
         WebhookAttempt.objects.create(
             delivery=delivery,
@@ -103,13 +101,13 @@ def delivery_attempt(delivery_id: str) -> AttemptOutcome:
         if succeeded:
             delivery.status = WebhookDelivery.Status.SUCCEEDED
             delivery.next_attempt_at = None
-        elif number >= _max_attempts():
+        elif number >= settings.WEBHOOK_MAX_ATTEMPTS:
             delivery.status = WebhookDelivery.Status.FAILED
             delivery.next_attempt_at = None
         else:
-            delay = _retry_base() * 2 ** (number - 1)
-            delivery.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+            retry_in = retry_delay(number)
+            delivery.next_attempt_at = timezone.now() + timedelta(seconds=retry_in)
         delivery.save(update_fields=["attempt_count", "status", "next_attempt_at", "updated_at"])
-    if delivery.status == WebhookDelivery.Status.PENDING:
-        return AttemptOutcome("retrying", retry_in=_retry_base() * 2 ** (number - 1))
+    if retry_in is not None:
+        return AttemptOutcome("retrying", retry_in=retry_in)
     return AttemptOutcome(delivery.status)

@@ -3,7 +3,8 @@
 The source's task is in flight (the worker is blocked fetching a slow page) when the whole worker process group
 is killed. The source stays `processing` with a deadline; once the deadline has passed, the sweeper (the
 periodic `knowledge.sources_sweep_stuck` task, run here by a real worker) puts it back to `pending` and queues it
-again, and a fresh worker takes it to `ready` — once, without duplicated chunks.
+again, and a fresh worker takes it to `ready` — once, without duplicated chunks. A stage that hangs is stopped
+at its soft time limit instead: the source fails with `processing_timeout` and the worker takes the next one.
 """
 
 import threading
@@ -12,6 +13,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from knowledge import tasks
 from knowledge.models import Chunk, Source
 from knowledge.source_states import sources_sweep as sweep
 from knowledge.tasks import sources_sweep_stuck
@@ -75,6 +77,46 @@ def test_killed_worker_source_is_swept_and_finished_once(api, workspace, celery_
     assert (
         Chunk.objects.filter(source_id=source_id).values("ordinal").distinct().count() == source.chunk_count
     )
+
+
+def test_a_stage_past_its_time_limit_fails_the_source_and_frees_the_worker(
+    api, workspace, celery_worker, settings
+):
+    """A fetch that never ends (a stand-in for a hung parser) is stopped at the soft time limit."""
+    settings.SSRF_ALLOW_LOOPBACK = True
+    mind = Mind.objects.create(workspace=workspace, name="Keeper", slug="keeper-limit")
+    release = threading.Event()
+
+    def hung(request):
+        release.wait(timeout=120)
+        return 200, {"Content-Type": "text/html"}, PAGE.encode()
+
+    try:
+        with FakeSite() as site:
+            site.route("/hung", handler=hung)
+            hung_id = Source.objects.create(
+                workspace=workspace, mind=mind, type="url", name="Hung", url=site.url("/hung")
+            ).id
+            # The limits travel with the message; this one is sent with a short soft limit.
+            tasks.source_process.apply_async((hung_id,), soft_time_limit=2)
+            # Well before the fetch's own 20 s timeout, which would only release the source for a retry.
+            wait_for(
+                lambda: Source.objects.get(id=hung_id).status == "failed",
+                timeout=15,
+                what="the hung source to fail at the time limit",
+            )
+            text = api.post(knowledge(mind), {"type": "text", "content": "Tides follow the moon."})
+            text_id = text.json()["source"]["id"]
+            wait_for(
+                lambda: Source.objects.get(id=text_id).status == "ready",
+                timeout=120,
+                what="the worker (one process) to take the next source",
+            )
+    finally:
+        release.set()
+    hung_source = Source.objects.get(id=hung_id)
+    assert hung_source.error_code == "processing_timeout" and hung_source.attempts == 1
+    assert "time limit" in hung_source.error_message and not Chunk.objects.filter(source_id=hung_id).exists()
 
 
 @pytest.mark.django_db  # no transaction=True: the session's live worker would take the re-queued source
