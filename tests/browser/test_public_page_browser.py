@@ -7,6 +7,7 @@ from minds.models import Mind
 from tests.corpus_minds import ready_source
 from tests.fakellm import FakeLLM
 from tests.fakesite import FakeSite
+from tests.helpers import wait_for
 from tests.test_search import LIGHTHOUSES, VOLCANOES
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -111,6 +112,24 @@ def test_rate_limit_is_shown_as_a_readable_message(page, live_server, mind):
     page.get_by_label("Your message").fill("And Etna?")
     page.keyboard.press("Enter")
     expect(page.locator("#status")).to_contain_text("too quickly", timeout=15_000)
+
+
+def test_enter_while_an_answer_is_coming_keeps_what_the_visitor_typed(page, live_server, mind):
+    held = []
+    page.route("**/m/*/chat", lambda route: held.append(route))  # the answer waits until the test lets it go
+    page.goto(f"{live_server.url}/m/{mind.slug}")
+    page.get_by_role("button", name="Who invented the Fresnel lens?").click()
+    expect(page.get_by_role("button", name="Send", exact=True)).to_be_disabled()
+    box = page.get_by_label("Your message")
+    box.fill("And how far does the light reach?")
+    page.keyboard.press("Enter")
+    expect(box).to_have_value("And how far does the light reach?")
+    # Each evaluate lets Playwright dispatch the route handler; the request is held by now or soon.
+    wait_for(lambda: held or page.evaluate("false"), timeout=15, what="the chat request to be held")
+    held[0].continue_()
+    wait_for_answer_end(page)
+    expect(box).to_have_value("And how far does the light reach?")
+    expect(page.locator(".msg.user")).to_have_count(1)
 
 
 def test_model_failure_is_shown_as_a_readable_message(page, live_server, mind, settings):

@@ -210,7 +210,11 @@
   }
 
   var pendingQuestion = null;
-  form.addEventListener("submit", function (e) { e.preventDefault(); var text = input.value; input.value = ""; ask(text); });
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    if (busy) return; // keep what the visitor typed until the current answer ends
+    var text = input.value; input.value = ""; ask(text);
+  });
   input.addEventListener("keydown", function (e) { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); } });
   if (suggested) suggested.addEventListener("click", function (e) { var q = e.target.closest("[data-question]"); if (q) ask(q.getAttribute("data-question")); });
   emailForm.addEventListener("submit", function (e) {
