@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install dev test lint format bench bench-api bench-ingest bench-retrieval bench-quality bench-page browsers clean-data
+.PHONY: install dev test lint format bench bench-api bench-ingest bench-retrieval bench-chat bench-quality bench-page browsers clean-data
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -37,7 +37,8 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 # Benchmarks print their figures and write docs/bench/*.md (see docs/benchmarks.md). They use their own databases.
-bench: bench-api bench-page bench-ingest bench-retrieval bench-quality
+bench: bench-api bench-page bench-ingest bench-retrieval bench-chat bench-quality
+	$(PY) bench/report.py
 
 bench-api: install
 	$(PY) bench/api.py --write docs/bench/api.md
@@ -50,6 +51,9 @@ bench-ingest: install
 
 bench-retrieval: install
 	$(PY) bench/retrieval.py --write docs/bench/retrieval.md
+
+bench-chat: install
+	$(PY) bench/chat_ttft.py --write docs/bench/chat.md
 
 bench-quality: install
 	$(PY) bench/quality.py --write docs/bench/quality.md

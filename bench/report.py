@@ -3,12 +3,12 @@
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["api", "page", "ingest", "retrieval", "quality"]
+ORDER = ["api", "page", "ingest", "retrieval", "chat", "quality"]
 HEADER = """# Benchmarks
 
 Measured on the project's machine type (2 cores, 24 GB, no GPU) with the commands shown in each section; each
 benchmark uses its own database on the embedded PostgreSQL (pgvector 0.8) and Redis db 9. Rerun them all with
-`make bench`, then `.venv/bin/python bench/report.py` to rebuild this page. Targets come from the issues.
+`make bench` (it rebuilds this page with `bench/report.py`). Targets come from the issues.
 
 """
 
