@@ -17,13 +17,14 @@ LAST_USED_RESOLUTION_SECONDS = 60
 
 
 class ApiKeyError(exceptions.AuthenticationFailed):
+    """A key that is not valid, revoked or expired; the code (invalid_api_key, api_key_expired) is DRF's detail code."""
+
     def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.error_code = code
+        super().__init__(message, code=code)
 
 
 class MissingApiKey(exceptions.NotAuthenticated):
-    error_code = "missing_api_key"
+    default_code = "missing_api_key"
     default_detail = "An API key is required: send `Authorization: Bearer tr_live_…` or `X-API-KEY`."
 
 

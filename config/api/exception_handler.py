@@ -54,6 +54,23 @@ def _validation_message(fields: dict[str, list[str]]) -> str:
     return messages[0] if name == "_" else f"{name}: {messages[0]}"
 
 
+# DRF's own codes (`default_code`, or the `code` an exception was raised with) where ours read differently.
+DRF_CODE_NAMES = {
+    "parse_error": "malformed_request",
+    "throttled": "rate_limited",
+    "not_authenticated": "missing_api_key",
+    "authentication_failed": "invalid_api_key",
+    "permission_denied": "forbidden",
+    "error": "bad_request",
+}
+
+
+def _envelope_code(exc: exceptions.APIException) -> str:
+    codes = exc.get_codes()
+    code = codes if isinstance(codes, str) else exc.default_code
+    return DRF_CODE_NAMES.get(code, code)
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     headers: dict[str, str] = {}
     if isinstance(exc, ApplicationError):
@@ -73,17 +90,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         )
     if isinstance(exc, exceptions.APIException):
         set_rollback()
-        code = getattr(exc, "error_code", None) or {
-            exceptions.ParseError: "malformed_request",
-            exceptions.UnsupportedMediaType: "unsupported_media_type",
-            exceptions.MethodNotAllowed: "method_not_allowed",
-            exceptions.NotFound: "not_found",
-            exceptions.NotAcceptable: "not_acceptable",
-            exceptions.Throttled: "rate_limited",
-            exceptions.NotAuthenticated: "missing_api_key",
-            exceptions.AuthenticationFailed: "invalid_api_key",
-            exceptions.PermissionDenied: "forbidden",
-        }.get(type(exc), "bad_request")
+        code = _envelope_code(exc)
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             headers["Retry-After"] = str(max(1, int(exc.wait)))
         if getattr(exc, "auth_header", None):
