@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.http import Http404
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
+from django.views.defaults import bad_request, page_not_found, server_error
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
@@ -47,22 +48,16 @@ urlpatterns = [
 def handler404(request, exception=None):
     if answers_in_json(request.path):
         return api_not_found(request)
-    from django.views.defaults import page_not_found
-
     return page_not_found(request, exception or Http404())
 
 
 def handler400(request, exception=None):
     if answers_in_json(request.path):
         return error_json_response(400, "bad_request", "The request could not be read.")
-    from django.views.defaults import bad_request
-
     return bad_request(request, exception)
 
 
 def handler500(request):
     if answers_in_json(request.path):
         return error_json_response(500, "internal_error", "An internal error occurred. It has been logged.")
-    from django.views.defaults import server_error
-
     return server_error(request)

@@ -1,5 +1,6 @@
 """Knowledge source shapes on the wire (camelCase) and the input of each source type."""
 
+from django.conf import settings
 from rest_framework import serializers
 
 from config.api.pagination import PageQuerySerializer
@@ -12,8 +13,6 @@ MAX_CLAIMED_FILE_SIZE = 2**53
 
 def file_url(upload: UploadedFile) -> str:
     """The URL a client passes back as `fileUrl`; it names the upload, which is only usable in its own mind."""
-    from django.conf import settings
-
     return f"{settings.PUBLIC_BASE_URL}/api/v1/minds/{upload.mind_id}/knowledge/files/{upload.id}"
 
 

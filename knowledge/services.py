@@ -27,6 +27,7 @@ from knowledge.errors import (
 from knowledge.extractors.detect import detect_file
 from knowledge.extractors.youtube import video_id as youtube_video_id
 from knowledge.models import Chunk, Source, UploadedFile
+from knowledge.tasks import source_process
 from minds.models import Mind
 
 FILE_ID_RE = re.compile(r"(?:^|/knowledge/files/)(file_[A-Za-z0-9]+)/?$")
@@ -216,8 +217,6 @@ def source_create(
 
 
 def source_enqueue(source_id: str) -> None:
-    from knowledge.tasks import source_process
-
     source_process.delay(source_id)
 
 
