@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install dev test lint format bench bench-api bench-ingest bench-retrieval bench-chat bench-quality bench-page browsers clean-data
+.PHONY: install dev test lint format wrk bench bench-api bench-ingest bench-retrieval bench-chat bench-quality bench-page browsers clean-data
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -40,10 +40,16 @@ format: install
 bench: bench-api bench-page bench-ingest bench-retrieval bench-chat bench-quality
 	$(PY) bench/report.py
 
-bench-api: install
+# Debian's wrk for the HTTP load benchmarks (bench/load.py falls back to a slower thread-pool client without it).
+wrk:
+	@command -v wrk >/dev/null || (echo "installing Debian wrk for the load benchmarks" && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) || \
+		echo "warning: could not install wrk; the load benchmarks use the thread-pool client")
+
+bench-api: install wrk
 	$(PY) bench/api.py --write docs/bench/api.md
 
-bench-page: install
+bench-page: install wrk
 	$(PY) bench/page.py --write docs/bench/page.md
 
 bench-ingest: install
