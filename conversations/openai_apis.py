@@ -174,7 +174,8 @@ class ChatCompletionsApi(OpenAiApiView):
         )
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        model = data.get("model") or data["activatedCharacterID"]
+        # TypingMind sends its own model name ("gpt-4") beside the character: the character names the mind.
+        model = data.get("activatedCharacterID") or data["model"]
         mind = _mind_for_model(self.principal, model)
         if mind is None:
             return openai_error(

@@ -1,5 +1,6 @@
 """The OpenAI-compatible surface driven by the official `openai` SDK against a live server, as a client would."""
 
+import httpx
 import openai
 import pytest
 
@@ -107,3 +108,23 @@ def test_a_key_restricted_to_other_minds_cannot_use_this_one(live_server, worksp
     assert [m.id for m in restricted.models.list()] == ["other-openai"]
     with pytest.raises(openai.NotFoundError):
         restricted.chat.completions.create(model="atlas-openai", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_activated_character_id_wins_over_the_clients_model_name(live_server, workspace, mind):
+    # A real TypingMind request: its own model name beside the character it means.
+    key = make_key(workspace, scopes=["minds:chat"])
+    response = httpx.post(
+        f"{live_server.url}/api/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={
+            "model": "gpt-4",
+            "activatedCharacterID": mind.id,
+            "messages": [{"role": "user", "content": "Who invented the Fresnel lens?"}],
+        },
+        timeout=60,
+    )
+    assert response.status_code == 200, response.json()
+    assert (
+        response.json()["model"] == mind.slug
+        and "Fresnel" in response.json()["choices"][0]["message"]["content"]
+    )
