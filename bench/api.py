@@ -10,9 +10,8 @@ Usage: .venv/bin/python bench/api.py [--seconds 10] [--write docs/bench/api.md]
 
 import argparse
 import os
-from pathlib import Path
 
-from common import machine, use_bench_database
+from common import machine, publish, use_bench_database
 from load import measure
 from server import Gunicorn
 
@@ -82,10 +81,7 @@ def main():
                 f"| {connections} | `{name}` | {result['rps']:.0f} | {result['p50']:.2f} ms | {result['p99']:.2f} ms | "
                 f"{result['p50'] - health['p50']:.2f} ms |"
             )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.write:
-        Path(args.write).write_text(text)
+    publish(lines, args.write)
 
 
 if __name__ == "__main__":

@@ -25,10 +25,9 @@ import threading
 import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import numpy as np
-from common import SCIFACT, bench_data, machine, scifact_abstracts, use_bench_database
+from common import SCIFACT, bench_data, machine, publish, scifact_abstracts, use_bench_database
 from corpora import embed_cached
 from retrieval import copy_chunks, percentiles, rebuild_indexes
 from server import Gunicorn
@@ -227,10 +226,7 @@ def main():
         "stream.",
         "",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.write:
-        Path(args.write).write_text(text)
+    publish(lines, args.write)
 
 
 if __name__ == "__main__":

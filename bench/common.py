@@ -103,3 +103,11 @@ def git_revision() -> str:
         ).stdout.strip()
     except OSError:
         return "unknown"
+
+
+def publish(lines: list[str], write: str | None) -> None:
+    """Prints a benchmark's Markdown and, with --write, saves it for bench/report.py."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if write:
+        Path(write).write_text(text)

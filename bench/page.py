@@ -10,9 +10,8 @@ import argparse
 import os
 import re
 import urllib.request
-from pathlib import Path
 
-from common import machine, use_bench_database
+from common import machine, publish, use_bench_database
 from load import measure
 from server import Gunicorn
 
@@ -77,10 +76,7 @@ def main():
         *[f"| {c} | {r['rps']:.0f} | {r['p50']:.2f} ms | {r['p99']:.2f} ms |" for c, r in runs.items()],
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if args.write:
-        Path(args.write).write_text(text + "\n")
+    publish(lines, args.write)
 
 
 if __name__ == "__main__":

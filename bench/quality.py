@@ -18,9 +18,8 @@ import re
 import time
 import zipfile
 from collections import Counter
-from pathlib import Path
 
-from common import SCIFACT, XQUAD, bench_data, machine, use_bench_database
+from common import SCIFACT, XQUAD, bench_data, machine, publish, use_bench_database
 from corpora import index_documents
 
 STOP = set(
@@ -216,10 +215,7 @@ def main():
     ]
     lines += run_scifact(args.claims)
     lines += run_xquad(args.questions)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.write:
-        Path(args.write).write_text(text)
+    publish(lines, args.write)
 
 
 if __name__ == "__main__":

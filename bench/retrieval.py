@@ -20,10 +20,9 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import numpy as np
-from common import SCIFACT, bench_data, machine, scifact_abstracts, use_bench_database
+from common import SCIFACT, bench_data, machine, publish, scifact_abstracts, use_bench_database
 from corpora import embed_cached
 
 OTHER_MINDS = 2
@@ -317,10 +316,7 @@ def main():
         "the question, embedding it, hybrid retrieval, building the prompt and the LLM round trip on loopback.",
         "",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.write:
-        Path(args.write).write_text(text)
+    publish(lines, args.write)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import servercli  # scripts/ is on sys.path: these files run as scripts
+
 ROOT = Path(__file__).resolve().parent.parent
 PGDATA = Path(os.environ.get("EMBEDDED_PG_DATA", ROOT / ".data" / "pg"))
 PORT = int(os.environ.get("EMBEDDED_PG_PORT", "54329"))
@@ -114,14 +116,4 @@ def stop() -> None:
 
 
 if __name__ == "__main__":
-    command = sys.argv[1] if len(sys.argv) > 1 else "status"
-    if command == "start":
-        start()
-    elif command == "stop":
-        stop()
-    elif command == "status":
-        running = is_running()
-        print("running" if running else "stopped")
-        sys.exit(0 if running else 1)
-    else:
-        sys.exit(f"unknown command {command!r}: use start, stop or status")
+    servercli.run(start=start, stop=stop, is_running=is_running)

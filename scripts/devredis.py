@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import redis
+import servercli  # scripts/ is on sys.path: these files run as scripts
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("EMBEDDED_REDIS_DATA", ROOT / ".data" / "redis"))
@@ -106,14 +107,4 @@ def stop(timeout: float = 30) -> None:
 
 
 if __name__ == "__main__":
-    command = sys.argv[1] if len(sys.argv) > 1 else "status"
-    if command == "start":
-        start()
-    elif command == "stop":
-        stop()
-    elif command == "status":
-        running = is_running()
-        print("running" if running else "stopped")
-        sys.exit(0 if running else 1)
-    else:
-        sys.exit(f"unknown command {command!r}: use start, stop or status")
+    servercli.run(start=start, stop=stop, is_running=is_running)
