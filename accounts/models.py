@@ -64,10 +64,16 @@ class Workspace(models.Model):
 
 
 class Group(models.Model):
+    """A set of members; minds with visibility "groups" open to them, and the group's roles bound what its
+    api-users' keys may do (accounts/roles.py)."""
+
     id = models.CharField(primary_key=True, max_length=40, default=group_id, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="groups")
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100)  # TypingMind's `title`
+    # Role ids from accounts.roles.ROLES.
+    roles = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
@@ -89,7 +95,13 @@ class Member(models.Model):
     tags = models.JSONField(default=list, blank=True)
     groups = models.ManyToManyField(Group, blank=True, related_name="members")
     is_api_user = models.BooleanField(default=False)
+    # TypingMind's profile.
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    profile_pic_url = models.URLField(max_length=2000, blank=True)
+    about_me = models.TextField(max_length=2000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["created_at"]
@@ -103,3 +115,37 @@ class Member(models.Model):
 
     def __str__(self) -> str:
         return self.email or self.name or self.id
+
+
+class AuditLog(models.Model):
+    """One change to a workspace, written in the same transaction as the change (accounts/audit.py).
+
+    The id is an integer because TypingMind's audit log numbers its entries. The actor is the key and its member
+    (api-user), or an admin user; `actor_member` becomes null when that member is deleted, as TypingMind's
+    `userID` does, while `actor_label` keeps who it was.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="audit_logs")
+    actor_key_id = models.CharField(max_length=40, blank=True)
+    actor_member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=200, blank=True)
+    entity = models.CharField(max_length=40)
+    entity_id = models.CharField(max_length=60)
+    entity_name = models.CharField(max_length=255, blank=True)
+    action = models.CharField(max_length=40)
+    # {field: {"from": old, "to": new}}; secrets are replaced by "[redacted]", long texts shortened.
+    changes = models.JSONField(default=dict, blank=True)
+    recorded_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["workspace", "-id"], name="audit_workspace_id"),
+            models.Index(fields=["workspace", "entity", "action"], name="audit_workspace_entity"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.entity} {self.entity_name or self.entity_id}"

@@ -9,7 +9,9 @@ from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
+from accounts.audit import Actor
 from accounts.models import Member, Workspace
+from accounts.roles import scopes_of_roles
 from apikeys.hashing import hash_key, looks_like_key
 from apikeys.models import ApiKey
 
@@ -46,6 +48,11 @@ class ApiKeyPrincipal:
     def can_access_mind(self, mind_id: str) -> bool:
         return not self.allowed_mind_ids or mind_id in self.allowed_mind_ids
 
+    @property
+    def actor(self) -> Actor:
+        """Who the audit log names for this key's changes: the key and its api-user."""
+        return Actor(key_id=self.key_id, member_id=self.member.id, label=self.member.name or self.key_id)
+
     @cached_property
     def group_ids(self) -> frozenset[str]:
         """The groups of the key's member (its api-user); read once per request, only when a check needs it."""
@@ -80,10 +87,22 @@ def principal_for_key(plaintext: str) -> ApiKeyPrincipal:
         key_id=api_key.id,
         workspace=api_key.workspace,
         member=api_key.member,
-        scopes=frozenset(api_key.scopes),
+        scopes=_effective_scopes(api_key),
         allowed_mind_ids=frozenset(api_key.allowed_mind_ids or []),
         expires_at=api_key.expires_at,
     )
+
+
+def _effective_scopes(api_key: ApiKey) -> frozenset[str]:
+    """The key's scopes, bounded by the roles of its api-user's groups when any of them carries roles
+    (accounts/roles.py: roles only narrow)."""
+    scopes = frozenset(api_key.scopes)
+    role_ids = [
+        role for roles in api_key.member.groups.values_list("roles", flat=True) for role in roles or []
+    ]
+    if not role_ids:
+        return scopes
+    return scopes & scopes_of_roles(role_ids)
 
 
 def _touch_last_used(api_key: ApiKey) -> None:

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.audit import audit_record, values_shown
 from accounts.models import Member, Workspace
 from apikeys.authentication import ApiKeyPrincipal
 from apikeys.errors import InsufficientScope
@@ -87,6 +88,21 @@ def api_key_create(
         workspace=workspace, name=f"api-user-{api_key.id}", is_api_user=True
     )
     api_key.save()
+    audit_record(
+        workspace=workspace,
+        entity="api_key",
+        entity_id=api_key.id,
+        entity_name=api_key.name,
+        action="create",
+        changes=values_shown(
+            {
+                "scopes": scopes,
+                "mindIds": api_key.allowed_mind_ids,
+                "expiresAt": expires_at,
+                "last4": api_key.last4,
+            }
+        ),
+    )
     return CreatedKey(api_key=api_key, plaintext=plaintext)
 
 
@@ -122,6 +138,7 @@ def _within_creator_reach(
     return mind_ids, expires_at
 
 
+@transaction.atomic
 def api_key_revoke(*, workspace: Workspace, key_id: str, actor: ApiKeyPrincipal | None = None) -> ApiKey:
     """Revokes a key; through the API only a key within the actor's reach (others are answered as missing)."""
     keys = ApiKey.objects.filter(workspace=workspace, id=key_id, revoked_at__isnull=True)
@@ -132,4 +149,7 @@ def api_key_revoke(*, workspace: Workspace, key_id: str, actor: ApiKeyPrincipal 
         raise NotFound("API key not found.")
     api_key.revoked_at = timezone.now()
     api_key.save(update_fields=["revoked_at"])
+    audit_record(
+        workspace=workspace, entity="api_key", entity_id=api_key.id, entity_name=api_key.name, action="revoke"
+    )
     return api_key

@@ -6,6 +6,11 @@ from django.views.defaults import bad_request, page_not_found, server_error
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from compat.openindex import agent_urls as openindex_agent_urls
+from compat.openindex import collection_urls as openindex_collection_urls
+from compat.trigglio import urls as trigglio_urls
+from compat.typingmind import agent_urls as typingmind_agent_urls
+from compat.typingmind import team_urls as typingmind_team_urls
 from config.api.exception_handler import error_json_response
 from config.api.middleware import answers_in_json
 from config.health import healthz, readyz
@@ -15,6 +20,11 @@ api_v1 = [
     path("", include("minds.urls")),
     path("", include("knowledge.urls")),
     path("", include("conversations.urls")),
+    path("", include("teams.urls")),
+    # TypingMind's v1 paths (users, ai-characters) and Trigglio's chatbots, beside the native ones.
+    path("", include(typingmind_team_urls.v1)),
+    path("", include(typingmind_agent_urls.v1)),
+    path("", include(trigglio_urls.v1)),
     path(
         "openapi.json",
         SpectacularJSONAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny]),
@@ -33,6 +43,11 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    # TypingMind's v2 (users, groups, roles, audit logs, agent chat).
+    path("api/v2/", include(typingmind_team_urls.v2 + typingmind_agent_urls.v2)),
+    # OpenIndex (/api/agents, /api/chat, /api/collections) and Trigglio's /api/integrations/… alias.
+    path("api/", include(openindex_agent_urls.urlpatterns + openindex_collection_urls.urlpatterns)),
+    path("api/", include(trigglio_urls.root)),
     path(
         "api/docs",
         SpectacularSwaggerView.as_view(

@@ -22,7 +22,8 @@ from conversations.citations import Citation, MarkerFilter
 from conversations.models import Conversation, Message
 from conversations.prompts import build_messages
 from integrations import llm
-from knowledge.search import SearchHit, search_chunks
+from knowledge.models import Collection
+from knowledge.search import KnowledgeScope, SearchHit, search_chunks
 from minds.models import Mind
 
 RETRIEVE = 6
@@ -102,8 +103,18 @@ def chat_stream(
     visitor_email: str = "",
     language: str | None = None,
     history: list[dict] | None = None,
+    collection: Collection | None = None,
+    instructions: str = "",
+    temperature: float | None = None,
 ) -> Generator[TurnEvent, None, None]:
-    """One turn as events. The conversation is resolved first: an unknown one raises NotFound before any event."""
+    """One turn as events. The conversation is resolved first: an unknown one raises NotFound before any event.
+
+    - `history`: the earlier turns, when the client keeps them (OpenAI-compatible, TypingMind's stateless agent
+      chat); otherwise read from the conversation.
+    - `collection`: a chat with a collection (OpenIndex): retrieval covers only it, and the conversation keeps it
+      so later turns do too. Without one, retrieval covers the mind's sources and its attached collections.
+    - `instructions`, `temperature`: the client's system message and sampling temperature for this turn.
+    """
     started = time.monotonic()
     conversation = _conversation_for_turn(
         mind=mind,
@@ -113,7 +124,12 @@ def chat_stream(
         visitor_id=visitor_id,
         visitor_email=visitor_email,
         title=message,
+        collection=collection,
     )
+    if conversation.collection_id:
+        scope = KnowledgeScope.of_collections([conversation.collection_id])
+    else:
+        scope = KnowledgeScope.of_mind(mind)
     return _turn(
         mind=mind,
         conversation=conversation,
@@ -121,6 +137,9 @@ def chat_stream(
         language=language or mind.language or "English",
         history=history,
         started=started,
+        scope=scope,
+        instructions=instructions,
+        temperature=mind.temperature if temperature is None else temperature,
     )
 
 
@@ -166,6 +185,9 @@ def _turn(
     language: str,
     history: list[dict] | None,
     started: float,
+    scope: KnowledgeScope,
+    instructions: str,
+    temperature: float,
 ) -> Generator[TurnEvent, None, None]:
     asked = _save_question(conversation, question)
     yield TurnStarted(conversation_id=conversation.id, message_id=asked.id)
@@ -174,7 +196,7 @@ def _turn(
     configured = llm.is_configured()
     query = _search_query(question, history, configured=configured)
     model = (mind.model or settings.LLM_MODEL) if configured else EXTRACTIVE_MODEL
-    draft = _Draft(hits=_retrieve(mind, query), model=model, started=started)
+    draft = _Draft(hits=_retrieve(scope, query), model=model, started=started)
     try:
         pieces = _answer_pieces(
             draft,
@@ -184,6 +206,8 @@ def _turn(
             history=history,
             language=language,
             configured=configured,
+            instructions=instructions,
+            temperature=temperature,
         )
         yield from _stream_answer(draft, pieces)
         followups = _followups(mind, conversation, question, draft.content, language, configured=configured)
@@ -200,7 +224,7 @@ def _turn(
 
 
 def _conversation_for_turn(
-    *, mind: Mind, conversation_id, channel, member, visitor_id, visitor_email, title
+    *, mind: Mind, conversation_id, channel, member, visitor_id, visitor_email, title, collection
 ) -> Conversation:
     """The conversation to continue (this mind's, and this visitor's when there is one) or a new one."""
     if conversation_id:
@@ -218,6 +242,7 @@ def _conversation_for_turn(
         title=title[:TITLE_CHARS],
         visitor_id=visitor_id,
         visitor_email=visitor_email,
+        collection=collection,
     )
 
 
@@ -248,8 +273,8 @@ def _search_query(question: str, history: list[dict], *, configured: bool) -> st
     return question
 
 
-def _retrieve(mind: Mind, query: str) -> list[SearchHit]:
-    hits = search_chunks(mind=mind, query=query, limit=RETRIEVE, threshold=0.0, mode="hybrid")
+def _retrieve(scope: KnowledgeScope, query: str) -> list[SearchHit]:
+    hits = search_chunks(scope=scope, query=query, limit=RETRIEVE, threshold=0.0, mode="hybrid")
     return [h for h in hits if h.vector_score >= MIN_SIMILARITY]
 
 
@@ -262,13 +287,30 @@ def _answer_pieces(
     history: list[dict],
     language: str,
     configured: bool,
+    instructions: str,
+    temperature: float,
 ) -> Iterator[str]:
     """The raw answer: the LLM's, prompted with the persona, the conversation and the numbered passages; or,
     with no LLM configured, the best sentences of the passages."""
     if not configured:
         return _words(extractive.compose(query, draft.hits))
-    prompt = build_messages(mind=mind, question=question, history=history, hits=draft.hits, language=language)
-    return llm.stream_chat(prompt, model=draft.model, temperature=mind.temperature, usage=draft.usage)
+    prompt = build_messages(
+        mind=mind,
+        question=question,
+        history=history,
+        hits=draft.hits,
+        language=language,
+        instructions=instructions,
+    )
+    return llm.stream_chat(
+        prompt,
+        model=draft.model,
+        temperature=temperature,
+        usage=draft.usage,
+        top_p=mind.top_p,
+        frequency_penalty=mind.frequency_penalty,
+        presence_penalty=mind.presence_penalty,
+    )
 
 
 def _words(text: str) -> Iterator[str]:

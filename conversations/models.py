@@ -2,6 +2,7 @@ from django.db import models
 
 from accounts.models import Member, Workspace
 from config.ids import make_id
+from knowledge.models import Collection
 from minds.models import Mind
 
 
@@ -19,12 +20,19 @@ class Conversation(models.Model):
         OPENAI = "openai"
         PUBLIC = "public"
         WIDGET = "widget"
+        AGENT = "agent"  # TypingMind's stateless agent chat
+        OPENINDEX = "openindex"
 
     id = models.CharField(primary_key=True, max_length=40, default=conversation_id, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="conversations")
     mind = models.ForeignKey(Mind, on_delete=models.CASCADE, related_name="conversations")
     member = models.ForeignKey(Member, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.API)
+    # A chat with a collection (OpenIndex): the mind is the workspace's general agent and retrieval covers only
+    # this collection.
+    collection = models.ForeignKey(
+        Collection, null=True, blank=True, on_delete=models.CASCADE, related_name="conversations"
+    )
     title = models.CharField(max_length=200, blank=True)
     visitor_id = models.CharField(max_length=64, blank=True)
     visitor_email = models.EmailField(blank=True)

@@ -26,11 +26,21 @@ def passage_label(hit: SearchHit) -> str:
 
 
 def build_messages(
-    *, mind: Mind, question: str, history: list[dict], hits: list[SearchHit], language: str
+    *,
+    mind: Mind,
+    question: str,
+    history: list[dict],
+    hits: list[SearchHit],
+    language: str,
+    instructions: str = "",
 ) -> list[dict]:
+    """`instructions` are the caller's own system message (OpenAI-compatible clients send one): they follow the
+    persona and come before the citation rules, so a client can shape the answer but not switch off grounding."""
     persona = mind.system_prompt.strip() or (
         f"You are {mind.name}{', ' + mind.headline if mind.headline else ''}. Be helpful, accurate and concise."
     )
+    if instructions.strip():
+        persona = f"{persona}\n\nInstructions from the application:\n{instructions.strip()}"
     system = f"{persona}\n\n{RULES.format(language=language)}"
     if hits:
         passages = "\n\n".join(

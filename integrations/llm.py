@@ -47,8 +47,27 @@ def _errors():
     return (openai.APIError, openai.APITimeoutError, openai.APIConnectionError)
 
 
-def stream_chat(messages: list[dict], *, model: str, temperature: float, usage: Usage) -> Iterator[str]:
-    """Yields the answer's text pieces; fills `usage` when the server reports it."""
+def stream_chat(
+    messages: list[dict],
+    *,
+    model: str,
+    temperature: float,
+    usage: Usage,
+    top_p: float | None = None,
+    frequency_penalty: float | None = None,
+    presence_penalty: float | None = None,
+) -> Iterator[str]:
+    """Yields the answer's text pieces; fills `usage` when the server reports it. Sampling parameters left at
+    None are not sent, so the provider's defaults apply."""
+    optional = {
+        name: value
+        for name, value in (
+            ("top_p", top_p),
+            ("frequency_penalty", frequency_penalty),
+            ("presence_penalty", presence_penalty),
+        )
+        if value is not None
+    }
     try:
         stream = client().chat.completions.create(
             model=model,
@@ -56,6 +75,7 @@ def stream_chat(messages: list[dict], *, model: str, temperature: float, usage: 
             temperature=temperature,
             stream=True,
             stream_options={"include_usage": True},
+            **optional,
         )
         for chunk in stream:
             if getattr(chunk, "usage", None):

@@ -48,6 +48,7 @@ def source_index(*, claim: Claim, source: Source, extracted: Extracted) -> bool:
         Chunk(
             workspace_id=source.workspace_id,
             mind_id=source.mind_id,
+            collection_id=source.collection_id,
             source_id=source.id,
             ordinal=ordinal,
             content=draft.text,

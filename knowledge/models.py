@@ -25,8 +25,54 @@ def delivery_id() -> str:
     return make_id("whd")
 
 
+def collection_id() -> str:
+    return make_id("col")
+
+
 def upload_path(instance: "UploadedFile", filename: str) -> str:
-    return f"uploads/{instance.workspace_id}/{instance.mind_id}/{instance.id}/{filename}"
+    owner = instance.mind_id or instance.collection_id
+    return f"uploads/{instance.workspace_id}/{owner}/{instance.id}/{filename}"
+
+
+class Collection(models.Model):
+    """A named set of knowledge several minds draw on (OpenIndex collections, TypingMind knowledge-base tags).
+
+    Its sources and chunks live in the same tables as a mind's, with `collection` set instead of `mind`, so one
+    index serves both and nothing is copied: a mind's search covers `mind = it OR collection IN (attached)`.
+    """
+
+    class Privacy(models.TextChoices):
+        PRIVATE = "private"
+        PUBLIC = "public"
+
+    id = models.CharField(primary_key=True, max_length=40, default=collection_id, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="collections")
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=120)
+    description = models.TextField(max_length=2000, blank=True)
+    image = models.URLField(max_length=2000, blank=True)
+    privacy = models.CharField(max_length=20, choices=Privacy.choices, default=Privacy.PRIVATE)
+    minds = models.ManyToManyField(Mind, blank=True, related_name="collections")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "slug"], name="collection_slug_unique_in_workspace")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# A source, upload or chunk belongs to exactly one owner: a mind or a collection.
+def _one_owner(name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=(models.Q(mind__isnull=False, collection__isnull=True))
+        | (models.Q(mind__isnull=True, collection__isnull=False)),
+        name=name,
+    )
 
 
 class UploadedFile(models.Model):
@@ -38,7 +84,10 @@ class UploadedFile(models.Model):
 
     id = models.CharField(primary_key=True, max_length=40, default=upload_id, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="uploads")
-    mind = models.ForeignKey(Mind, on_delete=models.CASCADE, related_name="uploads")
+    mind = models.ForeignKey(Mind, null=True, blank=True, on_delete=models.CASCADE, related_name="uploads")
+    collection = models.ForeignKey(
+        Collection, null=True, blank=True, on_delete=models.CASCADE, related_name="uploads"
+    )
     file = models.FileField(upload_to=upload_path, max_length=500)
     file_name = models.CharField(max_length=255)
     mime_type = models.CharField(max_length=120)
@@ -49,6 +98,7 @@ class UploadedFile(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [_one_owner("upload_has_one_owner")]
 
     def __str__(self) -> str:
         return self.file_name
@@ -74,7 +124,10 @@ class Source(models.Model):
 
     id = models.CharField(primary_key=True, max_length=40, default=source_id, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="sources")
-    mind = models.ForeignKey(Mind, on_delete=models.CASCADE, related_name="sources")
+    mind = models.ForeignKey(Mind, null=True, blank=True, on_delete=models.CASCADE, related_name="sources")
+    collection = models.ForeignKey(
+        Collection, null=True, blank=True, on_delete=models.CASCADE, related_name="sources"
+    )
     type = models.CharField(max_length=20, choices=Type.choices)
     name = models.CharField(max_length=255)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
@@ -122,7 +175,9 @@ class Source(models.Model):
             models.Index(fields=["status", "deadline_at"], name="source_status_deadline"),
             models.Index(fields=["mind", "normalized_url"], name="source_mind_url"),
             models.Index(fields=["mind", "content_hash"], name="source_mind_hash"),
+            models.Index(fields=["collection", "status"], name="source_collection_status"),
         ]
+        constraints = [_one_owner("source_has_one_owner")]
 
     def __str__(self) -> str:
         return self.name
@@ -137,7 +192,10 @@ class Chunk(models.Model):
 
     id = models.CharField(primary_key=True, max_length=40, default=chunk_id, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    mind = models.ForeignKey(Mind, on_delete=models.CASCADE, related_name="chunks")
+    mind = models.ForeignKey(Mind, null=True, blank=True, on_delete=models.CASCADE, related_name="chunks")
+    collection = models.ForeignKey(
+        Collection, null=True, blank=True, on_delete=models.CASCADE, related_name="chunks"
+    )
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="chunks")
     ordinal = models.PositiveIntegerField()
     content = models.TextField()
@@ -174,9 +232,11 @@ class Chunk(models.Model):
             ),
             GinIndex(fields=["search_vector"], name="chunk_search_vector_gin"),
             models.Index(fields=["mind", "source"], name="chunk_mind_source"),
+            models.Index(fields=["collection", "source"], name="chunk_collection_source"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["source", "ordinal"], name="chunk_ordinal_unique_in_source")
+            models.UniqueConstraint(fields=["source", "ordinal"], name="chunk_ordinal_unique_in_source"),
+            _one_owner("chunk_has_one_owner"),
         ]
 
     def __str__(self) -> str:

@@ -40,6 +40,38 @@ STOPWORDS = set(
 )
 
 
+@dataclass(frozen=True)
+class KnowledgeScope:
+    """What a search covers: a mind's own sources, whole collections, or both.
+
+    Both live in the same chunk table and HNSW index; the scope is one WHERE clause (OWNED below) in the same
+    query as the ranking, so no chunk is copied and no result is filtered after the fact.
+    """
+
+    mind_id: str | None = None
+    collection_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def of_mind(cls, mind: Mind) -> "KnowledgeScope":
+        """A mind's sources and those of the collections attached to it (knowledge's relation on Mind)."""
+        return cls(mind.id, tuple(sorted(mind.collections.values_list("id", flat=True))))
+
+    @classmethod
+    def of_collections(cls, collection_ids) -> "KnowledgeScope":
+        return cls(None, tuple(sorted(collection_ids)))
+
+    @property
+    def is_empty(self) -> bool:
+        return self.mind_id is None and not self.collection_ids
+
+    def params(self) -> dict:
+        return {"mind": self.mind_id, "collections": list(self.collection_ids)}
+
+
+# The chunks a scope covers, for queries whose parameters include scope.params().
+OWNED = "(c.mind_id = %(mind)s OR c.collection_id = ANY(%(collections)s::text[]))"
+
+
 @dataclass
 class SearchHit:
     chunk: Chunk
@@ -53,27 +85,27 @@ def _vector_literal(vector: list[float]) -> str:
     return "[" + ",".join(f"{x:.7f}" for x in vector) + "]"
 
 
-def _vector_candidates(mind_id: str, vector: list[float], limit: int) -> dict[str, float]:
+def _vector_candidates(scope: KnowledgeScope, vector: list[float], limit: int) -> dict[str, float]:
     with transaction.atomic(), connection.cursor() as cursor:
         # SET LOCAL: only for this transaction, so pooled connections are not left altered.
         cursor.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, limit)}")
         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         cursor.execute(
-            """
-            SELECT c.id, c.embedding <=> %s::vector AS distance
+            f"""
+            SELECT c.id, c.embedding <=> %(vector)s::vector AS distance
             FROM knowledge_chunk c JOIN knowledge_source s ON s.id = c.source_id
-            WHERE c.mind_id = %s AND s.status = 'ready'
-            ORDER BY c.embedding <=> %s::vector
-            LIMIT %s
+            WHERE {OWNED} AND s.status = 'ready'
+            ORDER BY c.embedding <=> %(vector)s::vector
+            LIMIT %(limit)s
             """,
-            [_vector_literal(vector), mind_id, _vector_literal(vector), limit],
+            {"vector": _vector_literal(vector), "limit": limit, **scope.params()},
         )
         rows = cursor.fetchall()
     # relaxed_order may return neighbours slightly out of order; the caller sorts by score.
     return {chunk_id: max(0.0, min(1.0, 1.0 - float(distance))) for chunk_id, distance in rows}
 
 
-def _text_candidates(mind_id: str, query: str, limit: int, pool: list[str]) -> dict[str, float]:
+def _text_candidates(scope: KnowledgeScope, query: str, limit: int, pool: list[str]) -> dict[str, float]:
     """Full-text rank (over an OR of the query's stemmed terms) for two sets of passages:
 
     - those containing all of the query's terms, found through the GIN index: the strong lexical matches (names,
@@ -85,37 +117,37 @@ def _text_candidates(mind_id: str, query: str, limit: int, pool: list[str]) -> d
     """
     with connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             WITH q AS (
                 SELECT plainto_tsquery('english', %(query)s) AS all_terms,
                        NULLIF(replace(plainto_tsquery('english', %(query)s)::text, ' & ', ' | '), '')::tsquery AS any_term
             ),
             matches AS MATERIALIZED (
                 (SELECT c.id FROM knowledge_chunk c, q
-                 WHERE q.any_term IS NOT NULL AND c.mind_id = %(mind)s AND c.search_vector @@ q.all_terms
+                 WHERE q.any_term IS NOT NULL AND {OWNED} AND c.search_vector @@ q.all_terms
                  LIMIT %(cap)s)
                 UNION
                 SELECT unnest(%(pool)s::text[])
             )
             SELECT c.id, ts_rank(c.search_vector, q.any_term, 1) AS rank
             FROM matches m JOIN knowledge_chunk c ON c.id = m.id JOIN knowledge_source s ON s.id = c.source_id, q
-            WHERE s.status = 'ready' AND c.mind_id = %(mind)s AND ts_rank(c.search_vector, q.any_term, 1) > 0
+            WHERE s.status = 'ready' AND {OWNED} AND ts_rank(c.search_vector, q.any_term, 1) > 0
             ORDER BY rank DESC
             LIMIT %(limit)s
             """,
-            {"query": query, "mind": mind_id, "cap": TEXT_SCAN_CAP, "limit": limit, "pool": pool},
+            {"query": query, "cap": TEXT_SCAN_CAP, "limit": limit, "pool": pool, **scope.params()},
         )
         return {chunk_id: float(rank) for chunk_id, rank in cursor.fetchall()}
 
 
-def _similarities(mind_id: str, chunk_ids: list[str], vector: list[float]) -> dict[str, float]:
+def _similarities(scope: KnowledgeScope, chunk_ids: list[str], vector: list[float]) -> dict[str, float]:
     """Exact similarity for candidates the vector side did not return (text-only hits)."""
     if not chunk_ids:
         return {}
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, embedding <=> %s::vector FROM knowledge_chunk WHERE mind_id = %s AND id = ANY(%s)",
-            [_vector_literal(vector), mind_id, chunk_ids],
+            f"SELECT c.id, c.embedding <=> %(vector)s::vector FROM knowledge_chunk c WHERE {OWNED} AND c.id = ANY(%(ids)s)",
+            {"vector": _vector_literal(vector), "ids": chunk_ids, **scope.params()},
         )
         return {chunk_id: max(0.0, min(1.0, 1.0 - float(d))) for chunk_id, d in cursor.fetchall()}
 
@@ -135,11 +167,11 @@ def content_words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in STOPWORDS and len(w) > 1}
 
 
-def _hybrid_pool(mind_id: str, query: str, vector: list[float], pool: int) -> list[SearchHit]:
-    vector_scores = _vector_candidates(mind_id, vector, pool)
-    text_ranks = _text_candidates(mind_id, query, pool, list(vector_scores))
+def _hybrid_pool(scope: KnowledgeScope, query: str, vector: list[float], pool: int) -> list[SearchHit]:
+    vector_scores = _vector_candidates(scope, vector, pool)
+    text_ranks = _text_candidates(scope, query, pool, list(vector_scores))
     missing = [cid for cid in text_ranks if cid not in vector_scores]
-    vector_scores.update(_similarities(mind_id, missing, vector))
+    vector_scores.update(_similarities(scope, missing, vector))
     best_text = max(text_ranks.values(), default=0.0) or 1.0
     hits = []
     for chunk_id, similarity in vector_scores.items():
@@ -150,35 +182,43 @@ def _hybrid_pool(mind_id: str, query: str, vector: list[float], pool: int) -> li
 
 def search_chunks(
     *,
-    mind: Mind,
+    mind: Mind | None = None,
+    scope: KnowledgeScope | None = None,
     query: str,
     limit: int = 5,
     threshold: float = 0.3,
     mode: str = "hybrid",
     expansions: list[str] | None = None,
 ) -> list[SearchHit]:
+    """The best passages for `query` within `scope`; a `mind` alone means its own sources and attached collections."""
     if mode not in MODES:
         raise ValueError(f"unknown search mode {mode!r}")
+    if scope is None:
+        if mind is None:
+            raise ValueError("search_chunks needs a mind or a scope")
+        scope = KnowledgeScope.of_mind(mind)
+    if scope.is_empty:
+        return []
     embedder = get_embedder()
     vector = embedder.embed_query(query)
     if mode == "vector":
-        scores = _vector_candidates(mind.id, vector, max(limit, 1))
+        scores = _vector_candidates(scope, vector, max(limit, 1))
         hits = [SearchHit(cid, s, s, 0.0) for cid, s in scores.items()]
     elif mode == "hybrid":
-        hits = _hybrid_pool(mind.id, query, vector, CANDIDATES)
+        hits = _hybrid_pool(scope, query, vector, CANDIDATES)
     else:
-        hits = _smart(mind, query, vector, expansions if expansions is not None else expand_query(query))
+        hits = _smart(scope, query, vector, expansions if expansions is not None else expand_query(query))
     hits = [h for h in hits if h.score >= threshold]
     hits.sort(key=lambda h: (-h.score, h.chunk))
     return _load(hits[:limit])
 
 
-def _smart(mind: Mind, query: str, vector: list[float], expansions: list[str]) -> list[SearchHit]:
+def _smart(scope: KnowledgeScope, query: str, vector: list[float], expansions: list[str]) -> list[SearchHit]:
     embedder = get_embedder()
-    pooled: dict[str, SearchHit] = {h.chunk: h for h in _hybrid_pool(mind.id, query, vector, CANDIDATES * 2)}
+    pooled: dict[str, SearchHit] = {h.chunk: h for h in _hybrid_pool(scope, query, vector, CANDIDATES * 2)}
     extra_vectors = embedder.embed_documents(expansions) if expansions else []
     for text, extra in zip(expansions, extra_vectors, strict=True):
-        for hit in _hybrid_pool(mind.id, text, extra, CANDIDATES):
+        for hit in _hybrid_pool(scope, text, extra, CANDIDATES):
             current = pooled.get(hit.chunk)
             if current is None or hit.vector_score > current.vector_score:
                 hit.text_score = max(hit.text_score, current.text_score if current else 0.0)

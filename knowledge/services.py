@@ -14,6 +14,7 @@ from django.core.files.uploadedfile import UploadedFile as DjangoUploadedFile
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.audit import audit_record, values_shown
 from config.api.errors import LimitExceeded, NotFound, ValidationFailed
 from knowledge import safe_http
 from knowledge.errors import (
@@ -212,8 +213,22 @@ def source_create(
         source = Source.objects.create(
             workspace_id=mind.workspace_id, mind=mind, queued_at=timezone.now(), **fields
         )
+        _audit(
+            source, "create", values_shown({"type": source.type, "mindId": source.mind_id, "url": source.url})
+        )
         transaction.on_commit(lambda: source_enqueue(source.id))
     return source
+
+
+def _audit(source: Source, action: str, changes: dict | None = None) -> None:
+    audit_record(
+        workspace=source.workspace_id,
+        entity="source",
+        entity_id=source.id,
+        entity_name=source.name,
+        action=action,
+        changes=changes,
+    )
 
 
 def source_enqueue(source_id: str) -> None:
@@ -237,6 +252,7 @@ def source_reprocess(*, source: Source) -> Source:
         source.ready_at = source.failed_at = source.deadline_at = None
         source.processing_started_at = source.transcribing_started_at = None
         source.save()
+        _audit(source, "reprocess")
         transaction.on_commit(lambda: source_enqueue(source.id))
     return source
 
@@ -249,6 +265,7 @@ def source_delete(*, source: Source) -> str:
             raise NotFound("Knowledge source not found.")
         deleted_id = source.id
         upload = source.upload
+        _audit(source, "delete")
         Chunk.objects.filter(source=source).delete()
         source.delete()
         remove_file: Callable[[], None] = lambda: None  # noqa: E731

@@ -41,6 +41,14 @@ class Mind(models.Model):
     show_sources = models.BooleanField(default=True)
     collect_email_before_chat = models.BooleanField(default=False)
     temperature = models.FloatField(default=0.7, validators=[MinValueValidator(0), MaxValueValidator(2)])
+    # Further sampling parameters (OpenIndex's `params`); null leaves the provider's default.
+    top_p = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(1)])
+    frequency_penalty = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(-2), MaxValueValidator(2)]
+    )
+    presence_penalty = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(-2), MaxValueValidator(2)]
+    )
     model = models.CharField(max_length=100, blank=True)
     language = models.CharField(max_length=20, blank=True)
     theme = models.JSONField(default=default_theme, blank=True)
@@ -56,6 +64,12 @@ class Mind(models.Model):
     public_messages_per_minute = models.PositiveIntegerField(default=10)
     public_messages_per_day = models.PositiveIntegerField(default=200)
     source_limit = models.PositiveIntegerField(null=True, blank=True)
+    # OpenIndex agent settings kept as given: tool switches [{id, checked}] and the autonomous flag.
+    agent_tools = models.JSONField(default=list, blank=True)
+    is_autonomous = models.BooleanField(default=False)
+    # The workspace's general agent ("Jack Of All Trades"), made on first use by the OpenIndex chat when a
+    # message names no agent; not counted against the minds limit.
+    is_default_agent = models.BooleanField(default=False)
     published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -69,6 +83,11 @@ class Mind(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(voice_speed__gte=0.25, voice_speed__lte=4), name="mind_voice_speed_range"
+            ),
+            models.UniqueConstraint(
+                fields=["workspace"],
+                condition=models.Q(is_default_agent=True),
+                name="mind_one_default_agent_per_workspace",
             ),
         ]
 

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.audit import audit_record, changes_between, values_shown
 from accounts.models import Group, Workspace
 from config.api.errors import LimitExceeded, ValidationFailed
 from minds.models import Mind
@@ -128,7 +129,19 @@ def mind_create(*, workspace: Workspace, changes: MindChanges) -> Mind:
         raise ValidationFailed(
             "This slug is already taken.", details={"fields": {"slug": ["Already taken."]}}
         ) from exc
+    _audit(mind, "create", values_shown({"slug": mind.slug, **values}))
     return mind
+
+
+def _audit(mind: Mind, action: str, changes: dict | None = None) -> None:
+    audit_record(
+        workspace=mind.workspace_id,
+        entity="mind",
+        entity_id=mind.id,
+        entity_name=mind.name,
+        action=action,
+        changes=changes,
+    )
 
 
 @transaction.atomic
@@ -141,6 +154,7 @@ def mind_update(*, mind: Mind, changes: MindChanges) -> Mind:
         values["theme"] = {**(mind.theme or {}), **changes.theme}
     if changes.is_published and not mind.is_published:
         mind.published_at = timezone.now()
+    before = {field: getattr(mind, field) for field in values}
     for field, value in values.items():
         setattr(mind, field, value)
     if changes.visibility is not None or changes.allowed_group_ids is not None:
@@ -148,6 +162,11 @@ def mind_update(*, mind: Mind, changes: MindChanges) -> Mind:
             workspace=mind.workspace, visibility=mind.visibility, group_ids=mind.allowed_group_ids
         )
     mind.save()
+    diff = changes_between(before, values)
+    if diff:
+        _audit(mind, "update", diff)
+    if "is_published" in diff:
+        _audit(mind, "publish" if mind.is_published else "unpublish")
     return mind
 
 
@@ -157,17 +176,20 @@ def mind_delete(*, mind: Mind) -> str:
     with transaction.atomic():
         # Uploads hang on the mind through knowledge's reverse relation; read here, so minds imports no knowledge.
         names = [name for name in mind.uploads.values_list("file", flat=True) if name]
+        _audit(mind, "delete")
         mind.delete()
         # Files go only once the rows are gone for good: a rolled-back delete must not lose them.
         transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
     return mind_id
 
 
+@transaction.atomic
 def mind_publish(*, mind: Mind, is_published: bool) -> Mind:
     mind.is_published = is_published
     if is_published:
         mind.published_at = timezone.now()
     mind.save(update_fields=["is_published", "published_at", "updated_at"])
+    _audit(mind, "publish" if is_published else "unpublish")
     return mind
 
 

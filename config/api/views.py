@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.audit import actor_enter, actor_leave
 from accounts.models import Workspace
 from apikeys.authentication import ApiKeyAuthentication, ApiKeyPrincipal
 from apikeys.permissions import HasRequiredScopes
@@ -42,7 +43,16 @@ class WorkspaceApiView(APIView):
     def workspace(self) -> Workspace:
         return self.request.user.workspace
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # From here on, whatever the services change is recorded in the audit log as done by this key.
+        self._actor_token = actor_enter(self.principal.actor)
+
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        token = getattr(self, "_actor_token", None)
+        if token is not None:
+            actor_leave(token)
+            self._actor_token = None
         response = super().finalize_response(request, response, *args, **kwargs)
         apply_rate_limit_headers(request, response)
         return response
