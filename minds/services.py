@@ -109,7 +109,7 @@ def mind_create(*, workspace: Workspace, changes: MindChanges) -> Mind:
         raise ValidationFailed("A mind needs a name.", details={"fields": {"name": ["Required."]}})
     # The row lock serialises concurrent creations so the limit cannot be overshot.
     workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
-    used = Mind.objects.filter(workspace=workspace).count()
+    used = Mind.objects.filter(workspace=workspace, is_default_agent=False).count()
     if used >= workspace.effective_minds_limit:
         raise LimitExceeded(
             f"This workspace has reached its limit of {workspace.effective_minds_limit} minds.",
@@ -195,3 +195,28 @@ def mind_publish(*, mind: Mind, is_published: bool) -> Mind:
 
 def mind_public_url(mind: Mind) -> str:
     return f"{settings.PUBLIC_BASE_URL}/m/{mind.slug}"
+
+
+DEFAULT_AGENT_NAME = "Jack Of All Trades"
+
+
+def mind_default_agent(*, workspace: Workspace) -> Mind:
+    """The workspace's general agent, made on first use: it answers OpenIndex chats that name no agent (and chats
+    with a collection). Made by the system, so it is not counted against the minds limit."""
+    mind = Mind.objects.filter(workspace=workspace, is_default_agent=True).first()
+    if mind is not None:
+        return mind
+    try:
+        with transaction.atomic():
+            mind = Mind.objects.create(
+                workspace=workspace,
+                name=DEFAULT_AGENT_NAME,
+                slug=slug_generate(DEFAULT_AGENT_NAME),
+                headline="A general assistant",
+                system_prompt="You are a helpful, accurate and concise general assistant.",
+                is_default_agent=True,
+            )
+            _audit(mind, "create", values_shown({"name": mind.name, "isDefaultAgent": True}))
+    except IntegrityError:  # a concurrent first use made it
+        mind = Mind.objects.get(workspace=workspace, is_default_agent=True)
+    return mind
