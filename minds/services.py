@@ -86,6 +86,9 @@ class MindChanges:
     show_sources: bool | None = None
     collect_email_before_chat: bool | None = None
     temperature: float | None = None
+    top_p: float | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
     model: str | None = None
     language: str | None = None
     theme: dict[str, str] | None = None
@@ -98,6 +101,8 @@ class MindChanges:
     allowed_origins: list[str] | None = None
     public_messages_per_minute: int | None = None
     public_messages_per_day: int | None = None
+    agent_tools: list[dict] | None = None
+    is_autonomous: bool | None = None
 
     def given(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
