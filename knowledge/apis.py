@@ -49,12 +49,12 @@ class SourceListApi(MindScopedApiView):
         operation_id="knowledge_create",
         description=(
             "Adds a knowledge source in `pending`; a worker takes it to `ready` or `failed`. URLs are checked against "
-            "SSRF rules (`url_not_allowed`); the same URL or content twice in a mind gives 409 `duplicate_source`."
+            "SSRF rules (`url_not_allowed`); the same URL or content twice in a mind gives 400 `duplicate_source`."
         ),
         request=SourceInputSerializer,
         responses={
             201: envelope("SourceCreateResponse", source=SourceSerializer()),
-            **errors(*COMMON_ERRORS, 409),
+            **errors(*COMMON_ERRORS),
         },
     )
     def post(self, request):

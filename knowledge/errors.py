@@ -41,7 +41,9 @@ class UrlNotAllowedError(ExtractionError):
 # The API --------------------------------------------------------------------------------------------------------
 
 
-class DuplicateSource(Conflict):
+class DuplicateSource(ApplicationError):
+    """400, not 409: the status Trigglio documents for its `duplicate_source`, which its clients check."""
+
     code = "duplicate_source"
     default_message = "This content is already a knowledge source of this mind."
 

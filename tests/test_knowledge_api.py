@@ -120,13 +120,13 @@ def test_youtube_url_forms_give_the_video_id(api, mind):
     assert first.status_code == 201, first.json()
     assert first.json()["source"]["youtubeVideoId"] == "dQw4w9WgXcQ"
     for form in forms[1:]:  # the same video in any form is the same source
-        assert_error(api.post(base(mind), {"type": "youtube", "youtubeUrl": form}), 409, "duplicate_source")
+        assert_error(api.post(base(mind), {"type": "youtube", "youtubeUrl": form}), 400, "duplicate_source")
 
 
 def test_duplicate_text_and_normalised_url(api, mind):
     assert api.post(base(mind), {"type": "text", "content": "Same   text\n here"}).status_code == 201
     body = assert_error(
-        api.post(base(mind), {"type": "text", "content": "Same text here"}), 409, "duplicate_source"
+        api.post(base(mind), {"type": "text", "content": "Same text here"}), 400, "duplicate_source"
     )
     assert body["details"]["existingSourceId"].startswith("src_")
     assert (
@@ -137,7 +137,7 @@ def test_duplicate_text_and_normalised_url(api, mind):
     )
     assert_error(
         api.post(base(mind), {"type": "url", "url": "https://example.com/page?a=1&b=2#top"}),
-        409,
+        400,
         "duplicate_source",
     )
 
@@ -178,7 +178,7 @@ def test_upload_decides_type_from_content_and_document_source_uses_it(api, mind)
     assert created.status_code == 201, created.json()
     assert created.json()["source"]["fileName"] == stored.file_name
     assert_error(
-        api.post(base(mind), {"type": "document", "fileUrl": data["fileUrl"]}), 409, "duplicate_source"
+        api.post(base(mind), {"type": "document", "fileUrl": data["fileUrl"]}), 400, "duplicate_source"
     )
     download = api.get(data["fileUrl"].split("127.0.0.1:8000", 1)[-1])
     assert download.status_code == 200 and b"".join(download.streaming_content) == pdf
