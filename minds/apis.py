@@ -78,6 +78,14 @@ class MindDetailApi(MindScopedApiView):
 
     @extend_schema(
         operation_id="minds_update",
+        description=(
+            "Partial: send only the fields that change. `null` resets `theme` (the default theme), `socialLinks` "
+            "(`{}`), `bio`, `headline`, `avatarUrl`, `model`, `language` (empty) and `topP`, `frequencyPenalty`, "
+            "`presencePenalty` (the provider's default). The read-only fields of a GET (`id`, `createdAt`, "
+            "`updatedAt`, the counters, `sourceLimit`, `sourceStats`, `publicUrl`, `usage`) are ignored, so a mind "
+            "fetched, edited and sent back is accepted; `collectionIds` is accepted only unchanged (attach "
+            "collections with `PUT /minds/{id}/collections`). Any other unknown field is 400 `validation_error`."
+        ),
         request=MindUpdateSerializer,
         responses={
             200: envelope("MindUpdateResponse", mind=MindDetailSerializer()),
@@ -85,7 +93,7 @@ class MindDetailApi(MindScopedApiView):
         },
     )
     def patch(self, request):
-        data = body(MindUpdateSerializer, request)
+        data = body(MindUpdateSerializer, request, context={"mind": self.mind})
         mind = services.mind_update(mind=self.mind, changes=mind_changes(data))
         return success(mind=mind_detail_data(mind, selectors.mind_detail_counts(mind=mind)))
 

@@ -67,6 +67,8 @@ def mind_list(*, principal: ApiKeyPrincipal) -> QuerySet[Mind]:
             knowledge_source_count=_reverse_count(Mind, "sources"),
             conversation_count=_reverse_count(Mind, "conversations"),
         )
+        # One query for the page's collectionIds, not one per mind.
+        .prefetch_related("collections")
         .order_by("-created_at")
     )
 

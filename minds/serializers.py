@@ -48,6 +48,9 @@ FIELD_MAP = {
     "showSources": "show_sources",
     "collectEmailBeforeChat": "collect_email_before_chat",
     "temperature": "temperature",
+    "topP": "top_p",
+    "frequencyPenalty": "frequency_penalty",
+    "presencePenalty": "presence_penalty",
     "model": "model",
     "language": "language",
     "theme": "theme",
@@ -62,6 +65,39 @@ FIELD_MAP = {
     "publicMessagesPerDay": "public_messages_per_day",
 }
 
+# Fields a client may set to null: the value goes back to its default (Trigglio documents theme and socialLinks as
+# `object|null`; GET shows an empty bio, avatarUrl, model or language, and an unset sampling parameter, as null).
+NULL_RESETS = frozenset(
+    {
+        "theme",
+        "socialLinks",
+        "bio",
+        "headline",
+        "avatarUrl",
+        "model",
+        "language",
+        "topP",
+        "frequencyPenalty",
+        "presencePenalty",
+    }
+)
+
+# What GET shows but nobody sets: a PATCH carrying them back (GET → edit → PATCH) has them ignored, not refused.
+READ_ONLY_FIELDS = frozenset(
+    {
+        "id",
+        "createdAt",
+        "updatedAt",
+        "knowledgeSourceCount",
+        "conversationCount",
+        "recentConversationCount",
+        "sourceLimit",
+        "sourceStats",
+        "publicUrl",
+        "usage",
+    }
+)
+
 
 def _origin(value: str) -> str:
     if not re.match(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$", value):
@@ -72,9 +108,9 @@ def _origin(value: str) -> str:
 class MindInputSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100, min_length=1)
     slug = serializers.CharField(max_length=120, required=False)
-    headline = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    bio = serializers.CharField(max_length=5000, required=False, allow_blank=True)
-    avatarUrl = serializers.URLField(max_length=2000, required=False, allow_blank=True)
+    headline = serializers.CharField(max_length=200, required=False, allow_blank=True, allow_null=True)
+    bio = serializers.CharField(max_length=5000, required=False, allow_blank=True, allow_null=True)
+    avatarUrl = serializers.URLField(max_length=2000, required=False, allow_blank=True, allow_null=True)
     systemPrompt = serializers.CharField(max_length=20000, required=False, allow_blank=True)
     welcomeMessage = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     suggestedQuestions = serializers.ListField(
@@ -87,12 +123,15 @@ class MindInputSerializer(StrictSerializer):
     showSources = serializers.BooleanField(required=False)
     collectEmailBeforeChat = serializers.BooleanField(required=False)
     temperature = serializers.FloatField(min_value=0, max_value=2, required=False)
-    model = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    topP = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
+    frequencyPenalty = serializers.FloatField(min_value=-2, max_value=2, required=False, allow_null=True)
+    presencePenalty = serializers.FloatField(min_value=-2, max_value=2, required=False, allow_null=True)
+    model = serializers.CharField(max_length=100, required=False, allow_blank=True, allow_null=True)
     language = serializers.RegexField(
-        r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$", required=False, allow_blank=True
+        r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$", required=False, allow_blank=True, allow_null=True
     )
-    theme = ThemeSerializer(required=False)
-    socialLinks = SocialLinksSerializer(required=False)
+    theme = ThemeSerializer(required=False, allow_null=True)
+    socialLinks = SocialLinksSerializer(required=False, allow_null=True)
     voiceEnabled = serializers.BooleanField(required=False)
     voiceId = serializers.ChoiceField(choices=VOICE_IDS, required=False)
     voiceSpeed = serializers.FloatField(min_value=0.25, max_value=4, required=False)
@@ -116,18 +155,53 @@ class MindInputSerializer(StrictSerializer):
 
 
 def mind_changes(validated: dict) -> MindChanges:
-    """Validated camelCase input as the changes the services take."""
+    """Validated camelCase input as the changes the services take; a null is a reset to the default."""
     return MindChanges(
         **{
             FIELD_MAP[key]: (dict(value) if isinstance(value, dict) else value)
             for key, value in validated.items()
-        }
+            if value is not None
+        },
+        cleared=frozenset(FIELD_MAP[key] for key, value in validated.items() if value is None),
     )
 
 
+def mind_collection_ids(mind: Mind) -> list[str]:
+    # Through the reverse relation knowledge declares on Mind: minds never imports knowledge.
+    return [collection.id for collection in mind.collections.all()]
+
+
 class MindUpdateSerializer(MindInputSerializer):
+    """Partial. What GET shows and nobody sets (READ_ONLY_FIELDS) is ignored, so a mind fetched, edited and sent
+    back is accepted. `collectionIds` is changed with `PUT /minds/{id}/collections`: sent back unchanged it is
+    ignored, changed it is refused (400) rather than silently dropped. Pass the mind as `context={"mind": …}`."""
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, partial=True, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            data = {key: value for key, value in data.items() if key not in READ_ONLY_FIELDS}
+            if "collectionIds" in data:
+                self._check_collection_ids_unchanged(data.pop("collectionIds"))
+        return super().to_internal_value(data)
+
+    def _check_collection_ids_unchanged(self, value) -> None:
+        mind = self.context.get("mind")
+        current = set(mind_collection_ids(mind)) if mind is not None else set()
+        if (
+            not isinstance(value, list)
+            or not all(isinstance(item, str) for item in value)
+            or set(value) != current
+        ):
+            raise serializers.ValidationError(
+                {
+                    "collectionIds": [
+                        "Attach or detach collections with PUT /api/v1/minds/{id}/collections; "
+                        "PATCH accepts only the current list."
+                    ]
+                }
+            )
 
 
 class MindSerializer(serializers.Serializer):
@@ -147,6 +221,9 @@ class MindSerializer(serializers.Serializer):
     showSources = serializers.BooleanField(source="show_sources")
     collectEmailBeforeChat = serializers.BooleanField(source="collect_email_before_chat")
     temperature = serializers.FloatField()
+    topP = serializers.FloatField(source="top_p", allow_null=True)
+    frequencyPenalty = serializers.FloatField(source="frequency_penalty", allow_null=True)
+    presencePenalty = serializers.FloatField(source="presence_penalty", allow_null=True)
     model = serializers.CharField(allow_null=True)
     language = serializers.CharField(allow_null=True)
     theme = serializers.DictField()
@@ -159,6 +236,7 @@ class MindSerializer(serializers.Serializer):
     allowedOrigins = serializers.ListField(source="allowed_origins", child=serializers.CharField())
     publicMessagesPerMinute = serializers.IntegerField(source="public_messages_per_minute")
     publicMessagesPerDay = serializers.IntegerField(source="public_messages_per_day")
+    collectionIds = serializers.ListField(child=serializers.CharField())
     knowledgeSourceCount = serializers.IntegerField(source="knowledge_source_count", default=0)
     conversationCount = serializers.IntegerField(source="conversation_count", default=0)
     createdAt = serializers.DateTimeField(source="created_at")
@@ -186,6 +264,9 @@ def mind_data(mind: Mind) -> dict:
         "showSources": mind.show_sources,
         "collectEmailBeforeChat": mind.collect_email_before_chat,
         "temperature": mind.temperature,
+        "topP": mind.top_p,
+        "frequencyPenalty": mind.frequency_penalty,
+        "presencePenalty": mind.presence_penalty,
         "model": mind.model or None,
         "language": mind.language or None,
         "theme": dict(mind.theme),
@@ -198,6 +279,7 @@ def mind_data(mind: Mind) -> dict:
         "allowedOrigins": list(mind.allowed_origins),
         "publicMessagesPerMinute": mind.public_messages_per_minute,
         "publicMessagesPerDay": mind.public_messages_per_day,
+        "collectionIds": mind_collection_ids(mind),
         "knowledgeSourceCount": getattr(mind, "knowledge_source_count", 0),
         "conversationCount": getattr(mind, "conversation_count", 0),
         "createdAt": iso(mind.created_at),

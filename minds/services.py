@@ -70,8 +70,10 @@ def _groups_validate(*, workspace: Workspace, visibility: str, group_ids: list[s
 
 @dataclass(frozen=True, kw_only=True)
 class MindChanges:
-    """The settings a caller gives a mind, as model fields. `None` means "not given": the API never sets a field
-    to null, so a mind being created takes the model's default and a mind being updated keeps its value."""
+    """The settings a caller gives a mind, as model fields. `None` means "not given": a mind being created takes
+    the model's default and a mind being updated keeps its value. A field named in `cleared` goes back to the
+    model's default instead (a client's `null`: the default theme, `{}` links, an empty text, no sampling override).
+    """
 
     name: str | None = None
     slug: str | None = None
@@ -103,9 +105,21 @@ class MindChanges:
     public_messages_per_day: int | None = None
     agent_tools: list[dict] | None = None
     is_autonomous: bool | None = None
+    cleared: frozenset[str] = frozenset()
 
     def given(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "cleared" and getattr(self, f.name) is not None
+        }
+
+    def with_defaults_for_cleared(self) -> dict[str, Any]:
+        """The given values plus, for each cleared field, the model's default."""
+        values = self.given()
+        for name in sorted(self.cleared):
+            values[name] = Mind._meta.get_field(name).get_default()
+        return values
 
 
 @transaction.atomic
@@ -151,10 +165,10 @@ def _audit(mind: Mind, action: str, changes: dict | None = None) -> None:
 
 @transaction.atomic
 def mind_update(*, mind: Mind, changes: MindChanges) -> Mind:
-    values = changes.given()
+    values = changes.with_defaults_for_cleared()
     if changes.slug is not None:
         values["slug"] = slug_validate(changes.slug, exclude_mind_id=mind.id)
-    if changes.theme is not None:
+    if changes.theme is not None and "theme" not in changes.cleared:
         # A theme update names only the keys it changes.
         values["theme"] = {**(mind.theme or {}), **changes.theme}
     if changes.is_published and not mind.is_published:

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 
 from conversations.models import Conversation
-from knowledge.models import Source
+from knowledge.models import Collection, Source
 from minds.models import Mind
 from tests.helpers import KeyedClient, assert_error, make_key
 
@@ -223,3 +223,83 @@ def test_a_request_refused_for_its_key_scope_method_or_rate_learns_nothing_about
             break
     assert_error(first, 404, "not_found")
     assert_error(limited, 429, "rate_limited")
+
+
+def test_get_edit_patch_round_trip_ignores_read_only_fields(api, workspace):
+    created = api.post("/api/v1/minds", {"name": "Round Trip"}).json()["mind"]
+    Source.objects.create(workspace=workspace, mind_id=created["id"], type="text", name="s", content="c")
+    fetched = api.get(f"/api/v1/minds/{created['id']}").json()["mind"]
+    assert fetched["bio"] is None and fetched["avatarUrl"] is None and fetched["model"] is None
+    assert fetched["knowledgeSourceCount"] == 1 and fetched["collectionIds"] == []
+    edited = {**fetched, "headline": "Edited on the way back", "topP": 0.9}
+    patched = api.patch(f"/api/v1/minds/{created['id']}", edited)
+    assert patched.status_code == 200, patched.json()
+    after = patched.json()["mind"]
+    assert after["headline"] == "Edited on the way back" and after["topP"] == 0.9
+    assert after["id"] == created["id"] and after["createdAt"] == fetched["createdAt"]
+    assert after["knowledgeSourceCount"] == 1 and after["sourceStats"]["total"] == 1
+    unchanged = {k: v for k, v in after.items() if k not in ("headline", "topP", "updatedAt")}
+    assert unchanged == {k: v for k, v in fetched.items() if k not in ("headline", "topP", "updatedAt")}
+    mind = Mind.objects.get(id=created["id"])
+    assert mind.headline == "Edited on the way back" and mind.top_p == 0.9 and mind.bio == ""
+
+
+def test_patch_null_resets_theme_links_and_texts(api):
+    mind = api.post("/api/v1/minds", FULL).json()["mind"]
+    nulls = {"theme": None, "socialLinks": None, "bio": None, "headline": None, "avatarUrl": None}
+    patched = api.patch(f"/api/v1/minds/{mind['id']}", nulls)
+    assert patched.status_code == 200, patched.json()
+    after = patched.json()["mind"]
+    assert after["theme"] == {
+        "primaryColor": "#4f46e5",
+        "backgroundColor": "#ffffff",
+        "fontFamily": "system-ui",
+        "mode": "light",
+    }
+    assert after["socialLinks"] == {} and after["headline"] == ""
+    assert after["bio"] is None and after["avatarUrl"] is None
+    stored = Mind.objects.get(id=mind["id"])
+    assert (stored.bio, stored.avatar_url, stored.headline, stored.social_links) == ("", "", "", {})
+    assert after["name"] == FULL["name"] and after["systemPrompt"] == FULL["systemPrompt"]
+
+
+def test_patch_still_refuses_unknown_fields_and_changes_nothing(api):
+    mind = api.post("/api/v1/minds", {"name": "Strict"}).json()["mind"]
+    body = assert_error(
+        api.patch(f"/api/v1/minds/{mind['id']}", {"headline": "New", "colour": "blue"}),
+        400,
+        "validation_error",
+    )
+    assert body["details"]["fields"] == {"colour": ["Unknown field."]}
+    assert Mind.objects.get(id=mind["id"]).headline == ""
+
+
+def test_sampling_parameters_are_writable_validated_and_resettable(api):
+    mind = api.post(
+        "/api/v1/minds", {"name": "Sampler", "topP": 0.5, "frequencyPenalty": -1.5, "presencePenalty": 2}
+    ).json()["mind"]
+    assert (mind["topP"], mind["frequencyPenalty"], mind["presencePenalty"]) == (0.5, -1.5, 2)
+    for field, value in (("topP", 1.1), ("topP", -0.1), ("frequencyPenalty", 2.5), ("presencePenalty", -3)):
+        assert_error(api.patch(f"/api/v1/minds/{mind['id']}", {field: value}), 400, "validation_error")
+    reset = api.patch(f"/api/v1/minds/{mind['id']}", {"topP": None, "presencePenalty": None}).json()["mind"]
+    assert (reset["topP"], reset["frequencyPenalty"], reset["presencePenalty"]) == (None, -1.5, None)
+    assert Mind.objects.get(id=mind["id"]).top_p is None
+
+
+def test_collection_ids_are_shown_and_accepted_back_only_unchanged(api, workspace):
+    mind = api.post("/api/v1/minds", {"name": "Reader"}).json()["mind"]
+    manuals = Collection.objects.create(workspace=workspace, name="Manuals", slug="manuals")
+    manuals.minds.add(mind["id"])
+    fetched = api.get(f"/api/v1/minds/{mind['id']}").json()["mind"]
+    assert fetched["collectionIds"] == [manuals.id]
+    listed = {m["id"]: m for m in api.get("/api/v1/minds").json()["minds"]}
+    assert listed[mind["id"]]["collectionIds"] == [manuals.id]
+    assert api.patch(f"/api/v1/minds/{mind['id']}", {**fetched, "name": "Reader 2"}).status_code == 200
+    body = assert_error(
+        api.patch(f"/api/v1/minds/{mind['id']}", {"name": "Reader 3", "collectionIds": []}),
+        400,
+        "validation_error",
+    )
+    assert "PUT /api/v1/minds/{id}/collections" in body["details"]["fields"]["collectionIds"][0]
+    assert Mind.objects.get(id=mind["id"]).name == "Reader 2"
+    assert list(Mind.objects.get(id=mind["id"]).collections.values_list("id", flat=True)) == [manuals.id]
