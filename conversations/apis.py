@@ -9,6 +9,7 @@ from conversations.models import Conversation
 from conversations.serializers import (
     ChatInputSerializer,
     ChatlogQuerySerializer,
+    ChatlogSerializer,
     ConversationListQuerySerializer,
     ConversationSerializer,
     FeedbackInputSerializer,
@@ -139,15 +140,19 @@ class MessageFeedbackApi(WorkspaceApiView):
 
 
 class ChatlogListApi(WorkspaceApiView):
-    """TypingMind's chat log export, over every conversation of the workspace (API, OpenAI, public, widget)."""
-
     required_scopes = {"GET": "conversations:read"}
 
     @extend_schema(
         operation_id="chatlogs_list",
+        description=(
+            "TypingMind's chat log export, over every conversation of the minds the key may use (API, "
+            "OpenAI-compatible, agent chat, public page, widget): newest first, the last 100 by default; "
+            "`startUnixTime`/`endUnixTime` (seconds, fractions accepted) bound `createdAt`; `userID` is a member's "
+            "id or a public visitor's id; page with `limit` (1–500) and `offset`."
+        ),
         parameters=[ChatlogQuerySerializer],
         responses={
-            200: envelope("ChatlogListResponse", data=serializers.ListField(child=serializers.DictField())),
+            200: envelope("ChatlogListResponse", data=ChatlogSerializer(many=True)),
             **errors(*COMMON_ERRORS),
         },
     )

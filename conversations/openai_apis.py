@@ -7,6 +7,7 @@ extension field, `citations`, on the message and on the final stream chunk. Erro
 """
 
 import json
+import re
 import time
 from collections.abc import Iterable, Iterator
 
@@ -83,10 +84,14 @@ def _mind_for_model(principal, model: str) -> Mind | None:
 
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+# A client's system (or developer) messages are its instructions for the turn: they follow the mind's persona.
+INSTRUCTION_ROLES = ("system", "developer")
 MAX_LAST_MESSAGE_CHARS = 4000
 # Earlier turns only feed the prompt's history; bounded so a huge one cannot cost seconds of CPU.
 MAX_MESSAGE_CHARS = 32_000
 MAX_MESSAGES_TOTAL_CHARS = 100_000
+# Anthropic's legacy Text Completions body (TypingMind's "prompt", for Claude models): "\n\nHuman: …\n\nAssistant:".
+CLAUDE_TURN = re.compile(r"(?:^\s*|\n\n)(Human|Assistant):")
 
 
 def _message_text(message, index: int) -> tuple[str, str]:
@@ -114,11 +119,50 @@ def _message_text(message, index: int) -> tuple[str, str]:
     return message["role"], "\n".join(texts)
 
 
+def _prompt_turns(prompt: str) -> list[tuple[str, str]]:
+    """The turns of a Claude-style prompt. Text before the first `Human:` is the system prompt; the empty
+    `Assistant:` that ends the prompt (where the model is to continue) is dropped. A prompt without any marker is
+    one user message."""
+    parts = CLAUDE_TURN.split(prompt)
+    if len(parts) == 1:
+        return [("user", prompt.strip())]
+    turns = [("system", parts[0].strip())] if parts[0].strip() else []
+    for speaker, text in zip(parts[1::2], parts[2::2], strict=True):
+        turns.append(("user" if speaker == "Human" else "assistant", text.strip()))
+    if turns and turns[-1] == ("assistant", ""):
+        turns.pop()
+    return turns
+
+
+def _checked_turns(turns: list[tuple[str, str]], where: str) -> list[dict]:
+    """The whole conversation's bounds (each message's own is checked where it is read)."""
+    if sum(len(text) for _role, text in turns) > MAX_MESSAGES_TOTAL_CHARS:
+        raise serializers.ValidationError(
+            {where: [f"The messages together are limited to {MAX_MESSAGES_TOTAL_CHARS} characters."]}
+        )
+    role, text = turns[-1] if turns else ("", "")
+    if role != "user" or not text.strip():
+        raise serializers.ValidationError({where: ["The last message must be a non-empty user message."]})
+    if len(text) > MAX_LAST_MESSAGE_CHARS:
+        raise serializers.ValidationError(
+            {where: [f"The last message is longer than {MAX_LAST_MESSAGE_CHARS} characters."]}
+        )
+    return [{"role": role, "content": text} for role, text in turns]
+
+
 class ChatCompletionInputSerializer(serializers.Serializer):
     # Lenient on purpose: SDKs send many optional parameters (n, user, stream_options…) that do not apply here.
     model = serializers.CharField(max_length=120, required=False)
     activatedCharacterID = serializers.CharField(max_length=120, required=False)
-    messages = serializers.ListField(child=serializers.JSONField(), min_length=1, max_length=200)
+    messages = serializers.ListField(
+        child=serializers.JSONField(), min_length=1, max_length=200, required=False
+    )
+    prompt = serializers.CharField(
+        max_length=MAX_MESSAGES_TOTAL_CHARS,
+        required=False,
+        trim_whitespace=False,
+        help_text='Claude-style body ("\\n\\nHuman: …\\n\\nAssistant:"), used when `messages` is absent.',
+    )
     stream = serializers.BooleanField(default=False)
     temperature = serializers.FloatField(min_value=0, max_value=2, required=False)
 
@@ -129,22 +173,18 @@ class ChatCompletionInputSerializer(serializers.Serializer):
                 raise serializers.ValidationError(
                     {str(index): [f"A message is limited to {MAX_MESSAGE_CHARS} characters."]}
                 )
-        if sum(len(text) for _role, text in turns) > MAX_MESSAGES_TOTAL_CHARS:
-            raise serializers.ValidationError(
-                [f"The messages together are limited to {MAX_MESSAGES_TOTAL_CHARS} characters."]
-            )
-        role, text = turns[-1]
-        if role != "user" or not text.strip():
-            raise serializers.ValidationError(["The last message must be a non-empty user message."])
-        if len(text) > MAX_LAST_MESSAGE_CHARS:
-            raise serializers.ValidationError(
-                [f"The last message is longer than {MAX_LAST_MESSAGE_CHARS} characters."]
-            )
         return [{"role": role, "content": text} for role, text in turns]
 
     def validate(self, attrs):
         if not attrs.get("model") and not attrs.get("activatedCharacterID"):
             raise serializers.ValidationError({"model": ["Name a mind (its id or slug) as the model."]})
+        if "messages" in attrs:
+            turns, where = [(t["role"], t["content"]) for t in attrs["messages"]], "messages"
+        elif "prompt" in attrs:
+            turns, where = _prompt_turns(attrs["prompt"]), "prompt"
+        else:
+            raise serializers.ValidationError({"messages": ["Send `messages` (or a Claude-style `prompt`)."]})
+        attrs["turns"] = _checked_turns(turns, where)
         return attrs
 
 
@@ -166,7 +206,14 @@ class ChatCompletionsApi(OpenAiApiView):
                 },
             )
         },
-        description="OpenAI-compatible chat. `model` is a mind's id or slug. Citations are in the `citations` extension field.",
+        description=(
+            "OpenAI-compatible chat (and TypingMind's deprecated `/chat/completions`). The mind is "
+            "`activatedCharacterID` when given, else `model` (a mind's id or slug). `messages` (OpenAI) or, when "
+            "absent, `prompt` (Claude-style `\\n\\nHuman: …\\n\\nAssistant:`). The last user message is the "
+            "question and earlier user/assistant messages the history; `system` and `developer` messages are the "
+            "turn's instructions, added after the mind's persona; `temperature` (0–2) replaces the mind's for this "
+            "turn. Citations are in the `citations` extension field."
+        ),
     )
     def post(self, request):
         serializer = ChatCompletionInputSerializer(
@@ -184,14 +231,19 @@ class ChatCompletionsApi(OpenAiApiView):
                 "model_not_found",
                 "model",
             )
-        turns = data["messages"]
+        turns = data["turns"]
         history = [t for t in turns[:-1] if t["role"] in ("user", "assistant") and t["content"]]
+        instructions = "\n\n".join(
+            t["content"].strip() for t in turns if t["role"] in INSTRUCTION_ROLES and t["content"].strip()
+        )
         kwargs = {
             "mind": mind,
             "message": turns[-1]["content"],
             "channel": Conversation.Channel.OPENAI,
             "member": self.principal.member,
             "history": history,
+            "instructions": instructions,
+            "temperature": data.get("temperature"),
         }
         if data["stream"]:
             return unbuffered_response(_chunks(chat_stream(**kwargs), mind), "text/event-stream")

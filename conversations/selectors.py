@@ -55,8 +55,8 @@ def message_get(*, conversation: Conversation, message_id: str) -> Message:
 def chatlogs(
     *,
     principal: ApiKeyPrincipal,
-    start: int | None,
-    end: int | None,
+    start: float | None,
+    end: float | None,
     user_id: str | None,
     limit: int,
     offset: int,

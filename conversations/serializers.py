@@ -145,9 +145,15 @@ class FeedbackInputSerializer(StrictSerializer):
 
 
 class ChatlogQuerySerializer(serializers.Serializer):
-    startUnixTime = serializers.IntegerField(min_value=0, max_value=MAX_UNIX_TIME, required=False)
-    endUnixTime = serializers.IntegerField(min_value=0, max_value=MAX_UNIX_TIME, required=False)
+    # TypingMind types the times as `number`: fractions of a second are accepted (NaN and infinities are not).
+    startUnixTime = serializers.FloatField(
+        min_value=0, max_value=MAX_UNIX_TIME, required=False, help_text="Unix time (seconds), inclusive."
+    )
+    endUnixTime = serializers.FloatField(
+        min_value=0, max_value=MAX_UNIX_TIME, required=False, help_text="Unix time (seconds), inclusive."
+    )
     userID = serializers.CharField(max_length=64, required=False)
+    # TypingMind returns the last 100 matching conversations by default.
     limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
     offset = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, default=0)
 
@@ -172,3 +178,18 @@ class ConversationSerializer(serializers.Serializer):
     createdAt = serializers.DateTimeField()
     updatedAt = serializers.DateTimeField()
     messages = MessageSerializer(many=True, required=False)
+
+
+class ChatlogSerializer(serializers.Serializer):
+    """Documents `chatlog_data`: TypingMind's Chatlog, plus `channel` (where the chat happened)."""
+
+    chatID = serializers.CharField()
+    chatTitle = serializers.CharField()
+    createdAt = serializers.DateTimeField()
+    recordedAt = serializers.DateTimeField()
+    conversationText = serializers.CharField(help_text='"User: …\\n\\nAssistant: …"')
+    userID = serializers.CharField(allow_null=True)
+    model = serializers.CharField(allow_null=True)
+    agents = serializers.ListField(child=serializers.CharField())
+    plugins = serializers.ListField(child=serializers.CharField())
+    channel = serializers.ChoiceField(choices=Conversation.Channel.choices)
