@@ -6,8 +6,8 @@ from rest_framework import serializers
 from compat.openindex import agent_selectors, services
 from compat.openindex.base import OpenIndexApiView, ok
 from compat.openindex.serializers import (
-    AgentInputSerializer,
-    AgentSerializer,
+    OpenIndexAgentInputSerializer,
+    OpenIndexAgentSerializer,
     OpenIndexErrorSerializer,
     agent_changes,
     agent_data,
@@ -35,7 +35,7 @@ class AgentsApi(OpenIndexApiView):
         responses={
             200: inline_serializer(
                 "OpenIndexAgentList",
-                fields={"ok": serializers.BooleanField(), "agents": AgentSerializer(many=True)},
+                fields={"ok": serializers.BooleanField(), "agents": OpenIndexAgentSerializer(many=True)},
             ),
             **_errors(401, 403, 500),
         },
@@ -52,7 +52,7 @@ class AgentsApi(OpenIndexApiView):
             "`invalid <field>: …`; 403 `exceeded agent allowance` at the workspace's minds limit; 404 for an "
             "unknown `id`."
         ),
-        request=AgentInputSerializer,
+        request=OpenIndexAgentInputSerializer,
         responses={
             200: inline_serializer(
                 "OpenIndexAgentSaved",
@@ -62,7 +62,7 @@ class AgentsApi(OpenIndexApiView):
         },
     )
     def post(self, request):
-        data = openindex_body(AgentInputSerializer, request)
+        data = openindex_body(OpenIndexAgentInputSerializer, request)
         mind = services.agent_save(
             principal=self.principal,
             agent_id=data.get("id") or None,

@@ -12,10 +12,10 @@ from compat.openindex.base import OpenIndexApiView, ok, openindex_error
 from compat.openindex.chat_selectors import chats_page
 from compat.openindex.serializers import (
     LLM_FAILED,
-    ChatAnswerSerializer,
-    ChatInputSerializer,
-    ChatListQuerySerializer,
-    ChatSerializer,
+    OpenIndexChatAnswerSerializer,
+    OpenIndexChatInputSerializer,
+    OpenIndexChatListQuerySerializer,
+    OpenIndexChatSerializer,
     OpenIndexErrorSerializer,
     answer_data,
     chat_data,
@@ -54,17 +54,17 @@ class ChatApi(OpenIndexApiView):
             "neither, the general agent's own chats. `start_after` is the `updatedAt` (epoch milliseconds) of the "
             "last chat of the previous page. Chats of minds the key may not use are never listed."
         ),
-        parameters=[ChatListQuerySerializer],
+        parameters=[OpenIndexChatListQuerySerializer],
         responses={
             200: inline_serializer(
                 "OpenIndexChatList",
-                fields={"ok": serializers.BooleanField(), "chats": ChatSerializer(many=True)},
+                fields={"ok": serializers.BooleanField(), "chats": OpenIndexChatSerializer(many=True)},
             ),
             **_errors(400, 401, 403, 404, 500),
         },
     )
     def get(self, request):
-        params = openindex_query(ChatListQuerySerializer, request)
+        params = openindex_query(OpenIndexChatListQuerySerializer, request)
         agent = (
             agent_get(principal=self.principal, agent_id=params["agent_id"]) if "agent_id" in params else None
         )
@@ -94,14 +94,16 @@ class ChatApi(OpenIndexApiView):
             "`done` (the answer object) or `error`. `model`, `tools` and `lastUploadedFile` are accepted and not "
             "used: the agent's own model and settings answer."
         ),
-        request=ChatInputSerializer,
+        request=OpenIndexChatInputSerializer,
         responses={
-            200: OpenApiResponse(ChatAnswerSerializer, description="JSON, or JSON Lines when streaming."),
+            200: OpenApiResponse(
+                OpenIndexChatAnswerSerializer, description="JSON, or JSON Lines when streaming."
+            ),
             **_errors(400, 401, 403, 404, 500),
         },
     )
     def post(self, request):
-        data = openindex_body(ChatInputSerializer, request)
+        data = openindex_body(OpenIndexChatInputSerializer, request)
         target = services.chat_target(
             principal=self.principal,
             chat_id=data.get("chatId") or None,

@@ -39,12 +39,12 @@ def _first_error(errors, prefix: str = "") -> tuple[str, str]:
             return _first_error(value, prefix)
         name = f"{prefix}[{key}]" if isinstance(key, int) else (f"{prefix}.{key}" if prefix else str(key))
         return _first_error(value, name)
-    if isinstance(errors, list) and errors:
-        nested = [item for item in errors if item]
-        if nested and isinstance(nested[0], (dict, list)):
-            index = next(i for i, item in enumerate(errors) if item)
-            return _first_error(errors[index], f"{prefix}[{index}]")
-        return prefix, str(errors[0])
+    if isinstance(errors, list):
+        for index, item in enumerate(errors):
+            if not isinstance(item, (dict, list)):
+                return prefix, str(item)
+            if item:  # a list of objects (many=True) has an empty entry for each valid one
+                return _first_error(item, f"{prefix}[{index}]")
     return prefix, str(errors)
 
 
@@ -78,12 +78,12 @@ def _http_url(value: str) -> str:
 # --- Agents ---
 
 
-class ToolSerializer(StrictSerializer):
+class OpenIndexToolSerializer(StrictSerializer):
     id = serializers.CharField(min_length=1, max_length=100)
     checked = serializers.BooleanField()
 
 
-class ParamsSerializer(StrictSerializer):
+class OpenIndexParamsSerializer(StrictSerializer):
     # null leaves the value as it is (OpenIndex clients send every key of `params`).
     temperature = serializers.FloatField(min_value=0, max_value=2, required=False, allow_null=True)
     topP = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
@@ -91,7 +91,7 @@ class ParamsSerializer(StrictSerializer):
     presencePenalty = serializers.FloatField(min_value=-2, max_value=2, required=False, allow_null=True)
 
 
-class AgentInputSerializer(StrictSerializer):
+class OpenIndexAgentInputSerializer(StrictSerializer):
     """`POST /api/agents`. Every field may be null, which means "not given": an update changes only what is given."""
 
     id = serializers.CharField(max_length=120, required=False, allow_null=True, allow_blank=True)
@@ -103,8 +103,8 @@ class AgentInputSerializer(StrictSerializer):
     prompt = serializers.CharField(max_length=20000, required=False, allow_null=True, allow_blank=True)
     welcome = serializers.CharField(max_length=2000, required=False, allow_null=True, allow_blank=True)
     model = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
-    params = ParamsSerializer(required=False, allow_null=True)
-    tools = ToolSerializer(many=True, required=False, allow_null=True, max_length=50)
+    params = OpenIndexParamsSerializer(required=False, allow_null=True)
+    tools = OpenIndexToolSerializer(many=True, required=False, allow_null=True, max_length=50)
     collections = serializers.ListField(
         child=serializers.CharField(min_length=1, max_length=120),
         max_length=100,
@@ -186,14 +186,14 @@ def agent_data(mind: Mind) -> dict:
 # --- Chat ---
 
 
-class ChatInputSerializer(StrictSerializer):
+class OpenIndexChatInputSerializer(StrictSerializer):
     chatId = serializers.CharField(max_length=40, required=False, allow_null=True, allow_blank=True)
     agentId = serializers.CharField(max_length=120, required=False, allow_null=True, allow_blank=True)
     collectionId = serializers.CharField(max_length=120, required=False, allow_null=True, allow_blank=True)
     message = serializers.CharField(min_length=1, max_length=MAX_MESSAGE_CHARS, trim_whitespace=True)
     streaming = serializers.BooleanField(default=False)
     # Accepted and not used (docs/openindex.md says why): the agent's own model and tools answer.
-    tools = ToolSerializer(many=True, required=False, allow_null=True, max_length=50)
+    tools = OpenIndexToolSerializer(many=True, required=False, allow_null=True, max_length=50)
     model = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
     lastUploadedFile = serializers.CharField(
         max_length=2000, required=False, allow_null=True, allow_blank=True
@@ -203,7 +203,7 @@ class ChatInputSerializer(StrictSerializer):
     )
 
 
-class ChatListQuerySerializer(serializers.Serializer):
+class OpenIndexChatListQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
     start_after = serializers.IntegerField(min_value=0, max_value=MAX_EPOCH_MS, required=False)
     agent_id = serializers.CharField(max_length=120, required=False)
@@ -325,19 +325,19 @@ class OpenIndexErrorSerializer(serializers.Serializer):
     error = serializers.CharField()
 
 
-class AgentParamsOutSerializer(serializers.Serializer):
+class OpenIndexAgentParamsOutSerializer(serializers.Serializer):
     temperature = serializers.FloatField()
     topP = serializers.FloatField(allow_null=True)
     frequencePenalty = serializers.FloatField(allow_null=True)
     presencePenalty = serializers.FloatField(allow_null=True)
 
 
-class ToolOutSerializer(serializers.Serializer):
+class OpenIndexToolOutSerializer(serializers.Serializer):
     id = serializers.CharField()
     checked = serializers.BooleanField()
 
 
-class AgentSerializer(serializers.Serializer):
+class OpenIndexAgentSerializer(serializers.Serializer):
     id = serializers.CharField()
     slug = serializers.CharField()
     name = serializers.CharField()
@@ -349,8 +349,8 @@ class AgentSerializer(serializers.Serializer):
     isAutonomous = serializers.BooleanField()
     welcome = serializers.CharField()
     model = serializers.CharField()
-    params = AgentParamsOutSerializer()
-    tools = ToolOutSerializer(many=True)
+    params = OpenIndexAgentParamsOutSerializer()
+    tools = OpenIndexToolOutSerializer(many=True)
     userId = serializers.CharField()
     createdAt = serializers.IntegerField(help_text="Milliseconds since the epoch.")
     updatedAt = serializers.IntegerField(help_text="Milliseconds since the epoch.")
@@ -358,7 +358,7 @@ class AgentSerializer(serializers.Serializer):
     collections = serializers.ListField(child=serializers.CharField())
 
 
-class ChatAnswerSerializer(serializers.Serializer):
+class OpenIndexChatAnswerSerializer(serializers.Serializer):
     ok = serializers.BooleanField()
     message = serializers.CharField()
     error = serializers.CharField(allow_null=True)
@@ -375,7 +375,7 @@ class ChatAnswerSerializer(serializers.Serializer):
     collectionId = serializers.CharField(allow_null=True)
 
 
-class ChatSerializer(serializers.Serializer):
+class OpenIndexChatSerializer(serializers.Serializer):
     id = serializers.CharField()
     userId = serializers.CharField(allow_null=True)
     createdAt = serializers.IntegerField()
@@ -385,4 +385,4 @@ class ChatSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["empty", "answered", "unanswered", "interrupted"])
     current = serializers.ListField(child=serializers.DictField())
     auto = serializers.DictField()
-    tools = ToolOutSerializer(many=True)
+    tools = OpenIndexToolOutSerializer(many=True)
