@@ -1,8 +1,10 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 
+from accounts.services import workspace_webhook_secret_rotate
 from apikeys import selectors, services
 from apikeys.models import ALL_SCOPES
+from config.api.errors import PermissionDenied
 from config.api.schema import COMMON_ERRORS, envelope, errors
 from config.api.serializers import StrictSerializer, body
 from config.api.views import WorkspaceApiView, success
@@ -114,3 +116,58 @@ class ApiKeyDetailApi(WorkspaceApiView):
     def delete(self, request, key_id: str):
         api_key = services.api_key_revoke(workspace=self.workspace, key_id=key_id, actor=self.principal)
         return success(revoked=True, id=api_key.id)
+
+
+class WebhookSecretSerializer(serializers.Serializer):
+    secret = serializers.CharField(
+        help_text="`whsec_` + base64: the key of the Standard Webhooks signatures."
+    )
+
+
+def _whole_workspace_key(principal) -> None:
+    # The secret signs the webhooks of every mind, so a key restricted to some minds may not learn or change it.
+    if principal.allowed_mind_ids:
+        raise PermissionDenied(
+            "A key restricted to some minds cannot read or rotate the workspace's webhook secret; "
+            "use a key without mindIds."
+        )
+
+
+class WebhookSecretApi(WorkspaceApiView):
+    required_scopes = {"GET": "keys:manage"}
+
+    @extend_schema(
+        operation_id="webhooks_secret_retrieve",
+        description=(
+            "The workspace's webhook signing secret: verify `webhook-signature` (Standard Webhooks: HMAC-SHA256 "
+            "over `webhook-id.webhook-timestamp.body`) with it. Needs `keys:manage` and a key without `mindIds`."
+        ),
+        responses={
+            200: envelope("WebhookSecretResponse", **WebhookSecretSerializer().get_fields()),
+            **errors(*COMMON_ERRORS),
+        },
+    )
+    def get(self, request):
+        _whole_workspace_key(self.principal)
+        return success(secret=self.workspace.webhook_secret)
+
+
+class WebhookSecretRotateApi(WorkspaceApiView):
+    required_scopes = {"POST": "keys:manage"}
+
+    @extend_schema(
+        operation_id="webhooks_secret_rotate",
+        description=(
+            "Replaces the webhook signing secret and returns the new one. Every delivery attempt from now on, "
+            "retries of earlier events included, is signed with it; the old one stops verifying at once. "
+            "Recorded in the audit log (entity `workspace`, action `rotate_webhook_secret`), without the secret."
+        ),
+        request=None,
+        responses={
+            200: envelope("WebhookSecretRotateResponse", **WebhookSecretSerializer().get_fields()),
+            **errors(*COMMON_ERRORS),
+        },
+    )
+    def post(self, request):
+        _whole_workspace_key(self.principal)
+        return success(secret=workspace_webhook_secret_rotate(workspace=self.workspace))
