@@ -231,6 +231,8 @@ SOURCE_PROCESSING_DEADLINE_SECONDS = env_int("SOURCE_PROCESSING_DEADLINE_SECONDS
 SOURCE_MAX_ATTEMPTS = env_int("SOURCE_MAX_ATTEMPTS", 3)
 FETCH_MAX_BYTES = env_int("FETCH_MAX_BYTES", 50 * 1024 * 1024)
 FETCH_TIMEOUT_SECONDS = env_float("FETCH_TIMEOUT_SECONDS", 20)
+# A links(<url>) page of a collection adds at most this many of the pages it links to (knowledge/links.py).
+COLLECTION_LINKS_MAX = env_int("COLLECTION_LINKS_MAX", 50)
 # Webhooks: attempts in all and the first retry delay (doubled after each failure: 10 s, 20 s, 40 s…).
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6)
 WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 10)

@@ -1,8 +1,9 @@
 from django.contrib import admin, messages
+from django.db.models import Count
 
 from config.api.errors import ApplicationError
 from knowledge import services
-from knowledge.models import Chunk, Source, UploadedFile, WebhookAttempt, WebhookDelivery
+from knowledge.models import Chunk, Collection, Source, UploadedFile, WebhookAttempt, WebhookDelivery
 
 
 @admin.register(Source)
@@ -12,6 +13,7 @@ class SourceAdmin(admin.ModelAdmin):
         "type",
         "status",
         "mind",
+        "collection",
         "chunk_count",
         "token_count",
         "attempts",
@@ -19,10 +21,10 @@ class SourceAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("status", "type", "error_code")
-    search_fields = ("id", "name", "url", "mind__name", "mind__slug")
+    search_fields = ("id", "name", "url", "mind__name", "mind__slug", "collection__name", "collection__slug")
     readonly_fields = [f.name for f in Source._meta.fields]
     actions = ["reprocess"]
-    list_select_related = ("mind",)
+    list_select_related = ("mind", "collection")
 
     def has_add_permission(self, request):
         return False  # sources are added through the API or `manage.py ingest`, which validate them
@@ -50,6 +52,47 @@ class SourceAdmin(admin.ModelAdmin):
             services.source_delete(source=source)
 
 
+@admin.register(Collection)
+class CollectionAdmin(admin.ModelAdmin):
+    """Read-only: collections and their minds change through the API, whose services audit every change."""
+
+    list_display = ("name", "slug", "privacy", "workspace", "source_count", "created_at")
+    list_filter = ("privacy",)
+    search_fields = ("id", "name", "slug", "workspace__name")
+    readonly_fields = (
+        "id",
+        "workspace",
+        "name",
+        "slug",
+        "description",
+        "image",
+        "privacy",
+        "minds",
+        "created_at",
+    )
+    list_select_related = ("workspace",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(sources_total=Count("sources"))
+
+    @admin.display(description="sources", ordering="sources_total")
+    def source_count(self, obj):
+        return obj.sources_total
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        services.collection_delete(collection=obj)
+
+    def delete_queryset(self, request, queryset):
+        for collection in queryset:
+            services.collection_delete(collection=collection)
+
+
 @admin.register(Chunk)
 class ChunkAdmin(admin.ModelAdmin):
     list_display = ("id", "source", "ordinal", "token_count", "page", "heading_path", "start_seconds")
@@ -57,6 +100,7 @@ class ChunkAdmin(admin.ModelAdmin):
     readonly_fields = (
         "workspace",
         "mind",
+        "collection",
         "source",
         "ordinal",
         "content",
@@ -79,7 +123,7 @@ class ChunkAdmin(admin.ModelAdmin):
 
 @admin.register(UploadedFile)
 class UploadedFileAdmin(admin.ModelAdmin):
-    list_display = ("file_name", "category", "mime_type", "file_size", "mind", "created_at")
+    list_display = ("file_name", "category", "mime_type", "file_size", "mind", "collection", "created_at")
     readonly_fields = [f.name for f in UploadedFile._meta.fields]
 
     def has_add_permission(self, request):

@@ -2,11 +2,13 @@
 
 Embedding happens before the transaction (it is the slow part); the transaction then locks the source row,
 checks the worker still owns it, swaps the chunks and marks the source ready. Processing twice therefore never
-duplicates chunks, and a source deleted or reprocessed meanwhile is left alone.
+duplicates chunks, and a source deleted or reprocessed meanwhile is left alone. The sources of a `links()` page's
+links are written in the same transaction (knowledge/links.py), so the page is ready exactly when they exist.
 """
 
 import hashlib
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
@@ -14,7 +16,9 @@ from django.db import transaction
 from knowledge.chunking import chunk_segments
 from knowledge.embeddings import get_embedder
 from knowledge.extractors.base import Extracted
+from knowledge.links import SUMMARY, PreparedLinks, links_insert
 from knowledge.models import Chunk, Source
+from knowledge.source_creation import owner_lock, source_owner
 from knowledge.source_states import Claim, source_mark_ready
 
 logger = logging.getLogger(__name__)
@@ -29,8 +33,18 @@ def embedding_text(title: str, heading_path: str, text: str) -> str:
     return f"{context}\n{text}" if context else text
 
 
-def source_index(*, claim: Claim, source: Source, extracted: Extracted) -> bool:
-    """Chunks, embeds and stores the source; True when it is now ready, False when the claim was lost."""
+@dataclass(frozen=True)
+class Indexed:
+    """The source is ready; `linked_source_ids` are the sources its links became, for the caller to queue."""
+
+    linked_source_ids: tuple[str, ...] = ()
+
+
+def source_index(
+    *, claim: Claim, source: Source, extracted: Extracted, links: PreparedLinks | None = None
+) -> Indexed | None:
+    """Chunks, embeds and stores the source (and, for a links() page, adds its `links`); None when the claim was
+    lost."""
     embedder = get_embedder()
     # Tokens past the model's window would not be embedded at all; the title and headings prepended for the model
     # (embedding_text) take up to PREFIX_RESERVE of it.
@@ -66,23 +80,36 @@ def source_index(*, claim: Claim, source: Source, extracted: Extracted) -> bool:
     ]
     text_hash = hashlib.sha256(extracted.text.encode()).hexdigest()
     with transaction.atomic():
+        owner = None
+        if links is not None:
+            # Lock order: the owner (with its workspace) before the source, as source creation and collection_delete
+            # take them, so adding the links cannot deadlock with those.
+            owner = owner_lock(source_owner(source))
+            if owner is None:
+                logger.info("source %s: its owner was deleted before storing chunks; discarding", source.id)
+                return None
         owned = claim.owned().select_for_update().first()
         if owned is None:
             logger.info("source %s: claim lost before storing chunks; discarding", source.id)
-            return False
+            return None
         Chunk.objects.filter(source_id=source.id).delete()
         Chunk.objects.bulk_create(chunks, batch_size=INSERT_BATCH)  # PostgreSQL computes their search_vector
+        metadata = {**owned.metadata, **_public_metadata(extracted)}
+        linked: list[str] = []
+        if owner is not None:
+            linked, metadata[SUMMARY] = links_insert(owner=owner, prepared=links)
         # The row is locked and owned: this update cannot lose the claim any more.
-        return source_mark_ready(
+        source_mark_ready(
             claim,
             chunk_count=len(chunks),
             token_count=sum(d.token_count for d in drafts),
             page_count=extracted.page_count,
             duration_seconds=extracted.duration_seconds,
             embedding_model=embedder.model_name,
-            metadata={**owned.metadata, **_public_metadata(extracted)},
+            metadata=metadata,
             content_hash=owned.content_hash or text_hash,
         )
+    return Indexed(tuple(linked))
 
 
 def _public_metadata(extracted: Extracted) -> dict:

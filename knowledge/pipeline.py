@@ -4,7 +4,8 @@ Two stages, each run by a task of knowledge/tasks.py: `source_process` claims th
 audio (a podcast, a YouTube video without captions) is handed on to `source_transcribe`, on its own queue. A stage
 returns an `Outcome` and queues nothing: the task decides what follows (the transcription, a retry, the webhook).
 Every status change goes through knowledge/source_states.py and is conditioned on the claim, so a run that lost
-its claim stops without writing.
+its claim stops without writing. A `links()` page (knowledge/links.py) also reports the sources its links became,
+for the task to queue.
 """
 
 import logging
@@ -25,7 +26,9 @@ from knowledge.extractors import feed as feed_extractor
 from knowledge.extractors.base import Extracted
 from knowledge.extractors.detect import detect_file
 from knowledge.indexing import source_index
+from knowledge.links import FOLLOW_LINKS, PageLinks, links_prepare, page_links
 from knowledge.models import Source
+from knowledge.source_creation import source_owner
 from knowledge.source_states import (
     Claim,
     source_claim,
@@ -60,6 +63,7 @@ class Outcome:
     source_id: str
     claim: Claim | None = None  # NEEDS_TRANSCRIPTION: the claim the transcription stage continues
     attempts: int = 0  # RETRY_LATER: the attempts made so far, for the backoff
+    linked_source_ids: tuple[str, ...] = ()  # READY: sources a links() page added, to queue
 
 
 class ClaimLost(Exception):
@@ -89,9 +93,9 @@ def source_transcribe(source_id: str, claimed_at: str) -> Outcome:
 
 
 def _process(claim: Claim, source: Source) -> Outcome:
-    extracted = _obtain_text(source)
+    extracted, links = _obtain_text(source)
     if extracted is not None:
-        return _finish(claim, source, extracted)
+        return _finish(claim, source, extracted, links)
     if source_hand_to_transcription(claim):
         return Outcome(Result.NEEDS_TRANSCRIPTION, source.id, claim=claim)
     return Outcome(Result.LOST_CLAIM, source.id)
@@ -134,28 +138,32 @@ def _fail(claim: Claim, code: str, message: str) -> Outcome:
     return Outcome(Result.FAILED if failed else Result.LOST_CLAIM, claim.source_id)
 
 
-def _finish(claim: Claim, source: Source, extracted: Extracted) -> Outcome:
+def _finish(claim: Claim, source: Source, extracted: Extracted, links: PageLinks | None = None) -> Outcome:
     if not extracted.segments or not extracted.text.strip():
         raise ExtractionError("empty_content", "No text could be extracted from this source.")
-    if source_index(claim=claim, source=source, extracted=extracted):
-        return Outcome(Result.READY, source.id)
-    return Outcome(Result.LOST_CLAIM, source.id)
+    prepared = None
+    if links is not None:
+        prepared = links_prepare(owner=source_owner(source), page=source, links=links)
+    indexed = source_index(claim=claim, source=source, extracted=extracted, links=prepared)
+    if indexed is None:
+        return Outcome(Result.LOST_CLAIM, source.id)
+    return Outcome(Result.READY, source.id, linked_source_ids=indexed.linked_source_ids)
 
 
-def _obtain_text(source: Source) -> Extracted | None:
-    """The text of the source; None when it is audio, to be transcribed."""
+def _obtain_text(source: Source) -> tuple[Extracted | None, PageLinks | None]:
+    """The text of the source (None when it is audio, to be transcribed) and, for a links() page, its links."""
     kind = source.type
     if kind == Source.Type.TEXT:
-        return extractors.extract_text(source.content.encode("utf-8"), markdown=True)
+        return extractors.extract_text(source.content.encode("utf-8"), markdown=True), None
     if kind == Source.Type.DOCUMENT:
-        return _extract_upload(source)
+        return _extract_upload(source), None
     if kind == Source.Type.URL:
         return _extract_url(source)
     if kind == Source.Type.YOUTUBE:
         captions = youtube.fetch_captions(source.youtube_video_id)
-        return captions if captions is not None and captions.segments else None
+        return (captions if captions is not None and captions.segments else None), None
     if kind == Source.Type.PODCAST:
-        return None
+        return None, None
     raise ExtractionError("unsupported_file_type", f"Unknown source type {kind}.")
 
 
@@ -178,11 +186,14 @@ def _extract_upload(source: Source) -> Extracted:
         return extractors.extract_file(str(path), kind.kind)
 
 
-def _extract_url(source: Source) -> Extracted:
+def _extract_url(source: Source) -> tuple[Extracted, PageLinks | None]:
     result = safe_http.fetch(source.url, max_bytes=settings.FETCH_MAX_BYTES)
     ctype = result.content_type
+    links = None
     if ctype in ("text/html", "application/xhtml+xml") or (not ctype and result.body.lstrip()[:1] == b"<"):
         extracted = extractors.extract_html(result.body, result.url)
+        if source.metadata.get(FOLLOW_LINKS):
+            links = page_links(result.body, result.url, result.charset)
     elif ctype == "application/pdf" or result.body[:5] == b"%PDF-":
         with tempfile.TemporaryDirectory(prefix="minds-url-") as workdir:
             path = Path(workdir) / "page.pdf"
@@ -197,7 +208,7 @@ def _extract_url(source: Source) -> Extracted:
     extracted.metadata.setdefault("finalUrl", result.url)
     if extracted.title:
         extracted.metadata.setdefault("title", extracted.title)
-    return extracted
+    return extracted, links
 
 
 def _obtain_audio(claim: Claim, source: Source, workdir: Path) -> Path:

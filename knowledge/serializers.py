@@ -1,19 +1,21 @@
-"""Knowledge source shapes on the wire (camelCase) and the input of each source type."""
+"""Knowledge shapes on the wire (camelCase): sources, uploads, collections, and the input of each."""
 
 from django.conf import settings
 from rest_framework import serializers
 
 from config.api.pagination import PageQuerySerializer
 from config.api.serializers import StrictSerializer, iso
-from knowledge.models import Source, UploadedFile
+from knowledge.models import Collection, Source, UploadedFile
 
 # The size a client claims is informational (the stored upload's size is used); this only keeps it in bigint.
 MAX_CLAIMED_FILE_SIZE = 2**53
 
 
 def file_url(upload: UploadedFile) -> str:
-    """The URL a client passes back as `fileUrl`; it names the upload, which is only usable in its own mind."""
-    return f"{settings.PUBLIC_BASE_URL}/api/v1/minds/{upload.mind_id}/knowledge/files/{upload.id}"
+    """The URL a client passes back as `fileUrl`: the upload's download under its owner (a mind or a collection),
+    and only usable in that owner."""
+    owner = f"minds/{upload.mind_id}" if upload.mind_id else f"collections/{upload.collection_id}"
+    return f"{settings.PUBLIC_BASE_URL}/api/v1/{owner}/knowledge/files/{upload.id}"
 
 
 def upload_data(upload: UploadedFile) -> dict:
@@ -31,6 +33,7 @@ def source_data(source: Source) -> dict:
     return {
         "id": source.id,
         "mindId": source.mind_id,
+        "collectionId": source.collection_id,
         "name": source.name,
         "type": source.type,
         "status": source.status,
@@ -67,7 +70,12 @@ class SourceSerializer(serializers.Serializer):
     """Documents `source_data` in the OpenAPI schema."""
 
     id = serializers.CharField()
-    mindId = serializers.CharField()
+    mindId = serializers.CharField(
+        allow_null=True, help_text="The mind it belongs to; null for a collection's."
+    )
+    collectionId = serializers.CharField(
+        allow_null=True, help_text="The collection it belongs to; null for a mind's."
+    )
     name = serializers.CharField()
     type = serializers.ChoiceField(choices=Source.Type.choices)
     status = serializers.ChoiceField(choices=Source.Status.choices)
@@ -164,3 +172,84 @@ class SourceInputSerializer(StrictSerializer):
 class SourceListQuerySerializer(PageQuerySerializer):
     status = serializers.ChoiceField(choices=Source.Status.choices, required=False)
     type = serializers.ChoiceField(choices=Source.Type.choices, required=False)
+
+
+# Collections ------------------------------------------------------------------------------------------------------
+
+
+def collection_data(collection: Collection) -> dict:
+    """A collection as lists show it; `knowledge_source_count` and `reachable_minds` come from the selectors."""
+    return {
+        "id": collection.id,
+        "name": collection.name,
+        "slug": collection.slug,
+        "description": collection.description,
+        "image": collection.image or None,
+        "privacy": collection.privacy,
+        "mindIds": [mind.id for mind in collection.reachable_minds],
+        "knowledgeSourceCount": collection.knowledge_source_count,
+        "createdAt": iso(collection.created_at),
+        "updatedAt": iso(collection.updated_at),
+    }
+
+
+def collection_detail_data(collection: Collection, source_stats: dict) -> dict:
+    return {
+        **collection_data(collection),
+        "sourceLimit": collection.workspace.effective_source_limit_per_mind,
+        "sourceStats": source_stats,
+    }
+
+
+class SourceStatsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    ready = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    processing = serializers.IntegerField()
+    transcribing = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+
+class CollectionSerializer(serializers.Serializer):
+    """Documents `collection_data`."""
+
+    id = serializers.CharField()
+    name = serializers.CharField()
+    slug = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    image = serializers.CharField(allow_null=True)
+    privacy = serializers.ChoiceField(choices=Collection.Privacy.choices)
+    mindIds = serializers.ListField(
+        child=serializers.CharField(), help_text="The minds it is attached to, within the key's reach."
+    )
+    knowledgeSourceCount = serializers.IntegerField()
+    createdAt = serializers.DateTimeField()
+    updatedAt = serializers.DateTimeField()
+
+
+class CollectionDetailSerializer(CollectionSerializer):
+    sourceLimit = serializers.IntegerField()
+    sourceStats = SourceStatsSerializer()
+
+
+def _http_url(value: str) -> str:
+    if value and not value.lower().startswith(("https://", "http://")):
+        raise serializers.ValidationError("Only http(s) URLs are allowed.")
+    return value
+
+
+class CollectionInputSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=100, min_length=1)
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    image = serializers.URLField(max_length=2000, required=False, allow_blank=True, validators=[_http_url])
+    privacy = serializers.ChoiceField(choices=Collection.Privacy.choices, required=False)
+
+
+class CollectionUpdateSerializer(CollectionInputSerializer):
+    name = serializers.CharField(max_length=100, min_length=1, required=False)
+
+
+class MindCollectionsInputSerializer(StrictSerializer):
+    collectionIds = serializers.ListField(
+        child=serializers.CharField(max_length=40), max_length=100, allow_empty=True
+    )

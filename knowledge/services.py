@@ -1,63 +1,35 @@
-"""Writes of knowledge sources and uploads: create, reprocess, delete.
+"""Writes of knowledge: uploads and sources (create, reprocess, delete) of a mind or a collection, collections
+(create, update, delete, add URLs) and which collections a mind draws on.
 
-Every write that checks a limit or a duplicate locks the mind row first, so two concurrent requests cannot both
-pass the check. Work for the worker is queued only after the transaction commits.
+Every write that checks a limit or a duplicate locks its owner's row first (knowledge/source_creation.py), so two
+concurrent requests cannot both pass the check. Work for the worker is queued only after the transaction commits.
 """
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile as DjangoUploadedFile
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.audit import audit_record, changes_between, values_shown
 from accounts.models import Workspace
-from config.api.errors import LimitExceeded, NotFound, ValidationFailed
-from knowledge import safe_http
-from knowledge.errors import (
-    DuplicateSource,
-    ExtractionError,
-    FileTooLarge,
-    SourceBusy,
-    UnsupportedFileType,
-    UrlNotAllowedError,
-)
+from config.api.errors import NotFound, ValidationFailed
+from knowledge.errors import DuplicateSource, ExtractionError, FileTooLarge, SourceBusy, UnsupportedFileType
 from knowledge.extractors.detect import detect_file
 from knowledge.extractors.youtube import video_id as youtube_video_id
+from knowledge.links import FOLLOW_LINKS
 from knowledge.models import Chunk, Collection, Source, UploadedFile
+from knowledge.source_creation import owner_fields, owner_of, source_fields, source_insert
 from knowledge.tasks import source_process
 from minds.models import Mind
 
-# What knowledge belongs to: a mind, or a collection several minds draw on.
-Owner = Mind | Collection
-
-
-def _owner(mind: Mind | None, collection: Collection | None) -> Owner:
-    if (mind is None) == (collection is None):
-        raise ValueError("knowledge belongs to exactly one mind or one collection")
-    return mind if mind is not None else collection
-
-
-def _owner_fields(owner: Owner) -> dict:
-    return {"mind": owner} if isinstance(owner, Mind) else {"collection": owner}
-
-
-def _owner_word(owner: Owner) -> str:
-    return "mind" if isinstance(owner, Mind) else "collection"
-
-
-def _owner_source_limit(owner: Owner) -> int:
-    if isinstance(owner, Mind):
-        return owner.effective_source_limit
-    return owner.workspace.effective_source_limit_per_mind
-
-
-FILE_ID_RE = re.compile(r"(?:^|/knowledge/files/)(file_[A-Za-z0-9]+)/?$")
 HEAD_BYTES = 8192
 
 
@@ -68,7 +40,7 @@ def upload_create(
     *, mind: Mind | None = None, collection: Collection | None = None, file: DjangoUploadedFile
 ) -> UploadedFile:
     """Checks the type from the bytes, the size by category, then streams the file to storage."""
-    owner = _owner(mind, collection)
+    owner = owner_of(mind, collection)
     file.seek(0)
     head = file.read(HEAD_BYTES)
     file.seek(0)
@@ -89,7 +61,7 @@ def upload_create(
     file.seek(0)
     upload = UploadedFile(
         workspace_id=owner.workspace_id,
-        **_owner_fields(owner),
+        **owner_fields(owner),
         file_name=_safe_file_name(file.name or f"upload.{kind.kind}", kind.kind),
         mime_type=kind.mime_type,
         file_size=file.size,
@@ -113,70 +85,6 @@ def _safe_file_name(name: str, kind: str) -> str:
 # Sources ---------------------------------------------------------------------------------------------------------
 
 
-def _check_url(url: str, field: str) -> str:
-    try:
-        return safe_http.validate_url(url)
-    except ExtractionError as exc:
-        raise UrlNotAllowedError(exc.message, details={"field": field}) from exc
-
-
-def _upload_from_file_url(*, owner: Owner, file_url: str, category: str) -> UploadedFile:
-    match = FILE_ID_RE.search(file_url.strip())
-    upload = UploadedFile.objects.filter(id=match.group(1), **_owner_fields(owner)).first() if match else None
-    if upload is None:
-        word = _owner_word(owner)
-        raise ValidationFailed(
-            f"fileUrl must be a file uploaded to this {word} with POST /{word}s/{{id}}/knowledge/upload.",
-            details={"fields": {"fileUrl": [f"Not a file uploaded to this {word}."]}},
-        )
-    if upload.category != category:
-        raise ValidationFailed(
-            f"This source type needs a {category} file; the uploaded file is {upload.category}.",
-            details={"fields": {"fileUrl": [f"Expected a {category} file."]}},
-        )
-    return upload
-
-
-def _text_hash(text: str) -> str:
-    normalized = re.sub(r"\s+", " ", text).strip()
-    return hashlib.sha256(normalized.encode()).hexdigest()
-
-
-def _check_limits_and_duplicates(*, owner: Owner, fields: dict) -> None:
-    workspace = owner.workspace
-    if Source.objects.filter(workspace=workspace).count() >= workspace.effective_sources_limit:
-        raise LimitExceeded(
-            f"The workspace has reached its limit of {workspace.effective_sources_limit} knowledge sources.",
-            details={"limit": "sourcesLimit", "value": workspace.effective_sources_limit},
-        )
-    owned = Source.objects.filter(**_owner_fields(owner))
-    limit = _owner_source_limit(owner)
-    if owned.count() >= limit:
-        raise LimitExceeded(
-            f"This {_owner_word(owner)} has reached its limit of {limit} knowledge sources.",
-            details={"limit": "sourceLimit", "value": limit},
-        )
-    existing = None
-    if fields.get("normalized_url"):
-        existing = owned.filter(normalized_url=fields["normalized_url"]).first()
-    if existing is None and fields.get("content_hash"):
-        existing = owned.filter(content_hash=fields["content_hash"]).first()
-    if existing is not None:
-        raise DuplicateSource(
-            f"This content is already in the {_owner_word(owner)} as source {existing.id} ({existing.name}).",
-            details={"existingSourceId": existing.id},
-        )
-
-
-def _required(value: str | None, field: str, kind: str) -> str:
-    if not value:
-        raise ValidationFailed(
-            f"{field} is required for a {kind} source.",
-            details={"fields": {field: [f"Required for a {kind} source."]}},
-        )
-    return value
-
-
 def source_create(
     *,
     mind: Mind | None = None,
@@ -191,76 +99,30 @@ def source_create(
     audio_url: str | None = None,
     feed_url: str | None = None,
     callback_url: str | None = None,
+    follow_links: bool = False,
 ) -> Source:
     """Adds a source of `kind` to a mind or a collection, in `pending`, and queues it. Each kind reads its own
     input: `url`; `youtube_url`; `content` (text); `file_url` of an upload (document, or podcast); `audio_url` or
-    `feed_url` (podcast)."""
-    owner = _owner(mind, collection)
+    `feed_url` (podcast). `follow_links` (a url source): when the page is indexed, the pages it links to on the
+    same host become sources of the same owner too (knowledge/links.py)."""
+    owner = owner_of(mind, collection)
     # URLs (SSRF rules) and the upload are checked before anything is locked or written.
-    fields: dict = {"type": kind}
-    if callback_url:
-        fields["callback_url"] = _check_url(callback_url, "callbackUrl")
-    if kind == Source.Type.URL:
-        fields["url"] = _check_url(_required(url, "url", kind), "url")
-        fields["normalized_url"] = safe_http.normalize_url(fields["url"])
-        default_name = fields["url"]
-    elif kind == Source.Type.YOUTUBE:
-        video = youtube_video_id(_required(youtube_url, "youtubeUrl", kind))
-        if not video:
-            raise ValidationFailed(
-                "youtubeUrl is not a YouTube video link (watch, youtu.be, embed or shorts).",
-                details={"fields": {"youtubeUrl": ["Not a YouTube video URL."]}},
-            )
-        fields["youtube_video_id"] = video
-        fields["url"] = f"https://www.youtube.com/watch?v={video}"
-        fields["normalized_url"] = fields["url"]
-        default_name = f"YouTube video {video}"
-    elif kind == Source.Type.TEXT:
-        fields["content"] = _required(content, "content", kind)
-        fields["content_hash"] = _text_hash(fields["content"])
-        default_name = (fields["content"].strip().splitlines() or ["Text"])[0][:80]
-    elif kind == Source.Type.DOCUMENT or (kind == Source.Type.PODCAST and file_url):
-        category = "document" if kind == Source.Type.DOCUMENT else "audio"
-        upload = _upload_from_file_url(
-            owner=owner, file_url=_required(file_url, "fileUrl", kind), category=category
-        )
-        fields.update(
-            upload=upload,
-            file_name=upload.file_name,
-            mime_type=upload.mime_type,
-            file_size=upload.file_size,
-            content_hash=upload.sha256,
-        )
-        default_name = file_name or upload.file_name
-    elif audio_url:
-        fields["audio_url"] = _check_url(audio_url, "audioUrl")
-        fields["normalized_url"] = safe_http.normalize_url(fields["audio_url"])
-        default_name = fields["audio_url"]
-    else:
-        fields["feed_url"] = _check_url(_required(feed_url, "feedUrl", kind), "feedUrl")
-        fields["normalized_url"] = safe_http.normalize_url(fields["feed_url"])
-        default_name = fields["feed_url"]
-    fields["name"] = ((name or "").strip() or default_name)[:255]
-
+    fields = source_fields(
+        owner=owner,
+        kind=kind,
+        name=name,
+        url=url,
+        file_url=file_url,
+        file_name=file_name,
+        content=content,
+        youtube_url=youtube_url,
+        audio_url=audio_url,
+        feed_url=feed_url,
+        callback_url=callback_url,
+        metadata={FOLLOW_LINKS: True} if follow_links and kind == Source.Type.URL else None,
+    )
     with transaction.atomic():
-        # The owner's row lock serialises concurrent creations, so limits and duplicate checks hold.
-        owner = type(owner).objects.select_for_update().select_related("workspace").get(pk=owner.pk)
-        _check_limits_and_duplicates(owner=owner, fields=fields)
-        source = Source.objects.create(
-            workspace_id=owner.workspace_id, **_owner_fields(owner), queued_at=timezone.now(), **fields
-        )
-        _audit(
-            source,
-            "create",
-            values_shown(
-                {
-                    "type": source.type,
-                    "mindId": source.mind_id,
-                    "collectionId": source.collection_id,
-                    "url": source.url,
-                }
-            ),
-        )
+        source = source_insert(owner=owner, fields=fields)
         transaction.on_commit(lambda: source_enqueue(source.id))
     return source
 
@@ -355,6 +217,7 @@ def collection_create(
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("A collection needs a name.", details={"fields": {"name": ["Required."]}})
+    _check_privacy(privacy)
     collection = Collection.objects.create(
         workspace=workspace,
         name=name[:100],
@@ -372,6 +235,14 @@ def collection_create(
 COLLECTION_FIELDS = ("name", "description", "image", "privacy")
 
 
+def _check_privacy(privacy: str) -> None:
+    if privacy not in Collection.Privacy.values:
+        raise ValidationFailed(
+            f"privacy must be one of {', '.join(Collection.Privacy.values)}.",
+            details={"fields": {"privacy": [f"Not a privacy: {privacy}."]}},
+        )
+
+
 @transaction.atomic
 def collection_update(*, collection: Collection, changes: dict) -> Collection:
     """`changes` maps fields of COLLECTION_FIELDS to their new values; others are refused."""
@@ -380,11 +251,13 @@ def collection_update(*, collection: Collection, changes: dict) -> Collection:
         raise ValueError(f"not collection fields: {sorted(unknown)}")
     if "name" in changes and not (changes["name"] or "").strip():
         raise ValidationFailed("A collection needs a name.", details={"fields": {"name": ["Required."]}})
-    before = {field: getattr(collection, field) for field in changes}
-    for field, value in changes.items():
-        setattr(collection, field, value.strip()[:100] if field == "name" else value)
+    if "privacy" in changes:
+        _check_privacy(changes["privacy"])
+    before = {name: getattr(collection, name) for name in changes}
+    for name, value in changes.items():
+        setattr(collection, name, value.strip()[:100] if name == "name" else value)
     collection.save()
-    diff = changes_between(before, {field: getattr(collection, field) for field in changes})
+    diff = changes_between(before, {name: getattr(collection, name) for name in changes})
     if diff:
         _collection_audit(collection, "update", diff)
     return collection
@@ -394,6 +267,10 @@ def collection_delete(*, collection: Collection) -> str:
     """Deletes the collection with its sources, chunks and files; minds it was attached to simply lose it."""
     collection_id = collection.id
     with transaction.atomic():
+        # The owner's row first, as every creation of a source locks it (knowledge/source_creation.py, and the
+        # indexing of a links() page): none can add a source to the collection while it is being deleted.
+        if not Collection.objects.select_for_update().filter(pk=collection_id).exists():
+            raise NotFound("Collection not found.")
         names = [name for name in collection.uploads.values_list("file", flat=True) if name]
         _collection_audit(collection, "delete")
         collection.delete()
@@ -402,12 +279,16 @@ def collection_delete(*, collection: Collection) -> str:
 
 
 @transaction.atomic
-def mind_collections_set(*, mind: Mind, collection_ids: list[str]) -> list[str]:
-    """Attaches exactly these collections (of the mind's workspace) to the mind; its search covers them."""
+def mind_collections_set(
+    *, mind: Mind, collection_ids: list[str], available: QuerySet[Collection] | None = None
+) -> list[str]:
+    """Attaches exactly these collections (of the mind's workspace) to the mind; its search covers them.
+
+    `available` narrows the collections that may be named (a key's reach, knowledge.selectors.collections_reachable):
+    one outside it is refused like a missing one, so a key cannot widen what its minds read."""
     wanted = list(dict.fromkeys(collection_ids))
-    found = set(
-        Collection.objects.filter(workspace_id=mind.workspace_id, id__in=wanted).values_list("id", flat=True)
-    )
+    candidates = Collection.objects.all() if available is None else available
+    found = set(candidates.filter(workspace_id=mind.workspace_id, id__in=wanted).values_list("id", flat=True))
     missing = [cid for cid in wanted if cid not in found]
     if missing:
         raise ValidationFailed(
@@ -426,3 +307,56 @@ def mind_collections_set(*, mind: Mind, collection_ids: list[str]) -> list[str]:
             changes=changes_between({"collectionIds": before}, {"collectionIds": sorted(wanted)}),
         )
     return wanted
+
+
+@dataclass(frozen=True)
+class UrlEntry:
+    """A URL to add to a collection; `follow_links` also adds the pages it links to (knowledge/links.py)."""
+
+    url: str
+    follow_links: bool = False
+
+
+@dataclass
+class UrlsAdded:
+    created: list[Source] = field(default_factory=list)
+    already_present: list[str] = field(default_factory=list)
+
+
+def _url_source_create(*, collection: Collection, entry: UrlEntry) -> Source:
+    if youtube_video_id(entry.url):
+        return source_create(collection=collection, kind=Source.Type.YOUTUBE, youtube_url=entry.url)
+    return source_create(
+        collection=collection, kind=Source.Type.URL, url=entry.url, follow_links=entry.follow_links
+    )
+
+
+@transaction.atomic
+def collection_urls_add(*, collection: Collection, entries: Sequence[UrlEntry]) -> UrlsAdded:
+    """Adds each URL as a source of the collection: a YouTube video link as a `youtube` source (captions, else
+    transcribed), any other as a `url` page. Additive: a URL already in the collection (same normalised URL, or
+    the same video) is skipped; any other refusal (SSRF rules, limits) raises and nothing is added."""
+    added = UrlsAdded()
+    for entry in entries:
+        try:
+            added.created.append(_url_source_create(collection=collection, entry=entry))
+        except DuplicateSource:
+            added.already_present.append(entry.url)
+    return added
+
+
+@transaction.atomic
+def collection_create_or_update(
+    *,
+    workspace: Workspace,
+    collection: Collection | None = None,
+    changes: dict,
+    entries: Sequence[UrlEntry] = (),
+) -> tuple[Collection, UrlsAdded]:
+    """Creates a collection (`collection` None) or updates it with `changes` (fields of COLLECTION_FIELDS), then
+    adds `entries`, all in one transaction: a refused URL leaves no collection and no source behind."""
+    if collection is None:
+        collection = collection_create(workspace=workspace, **{"name": "", **changes})
+    elif changes:
+        collection = collection_update(collection=collection, changes=changes)
+    return collection, collection_urls_add(collection=collection, entries=list(entries))

@@ -1,7 +1,7 @@
 """Celery tasks: the pipeline's stages, and what follows each outcome, with the retry policy.
 
 The services queue a source's first `source_process` (created, reprocessed); everything after that is queued
-here. The pipeline and the state changes (knowledge/source_states.py) only report what happened; the tasks queue
+here, including the first run of the sources a `links()` page added (knowledge/links.py). The pipeline and the state changes (knowledge/source_states.py) only report what happened; the tasks queue
 what follows (the transcription stage, a retry after a backoff, the webhook of a finished source).
 
 Queues (config.settings.CELERY_TASK_ROUTES): processing on `ingestion`, speech-to-text on `transcription`,
@@ -81,6 +81,9 @@ def _follow_up(outcome: Outcome) -> None:
         transaction.on_commit(lambda: source_transcribe.delay(source_id, claimed_at))
     elif outcome.result in (Result.READY, Result.FAILED):
         _source_outcome_notify(outcome.source_id)
+        # The pages a links() page links to, committed with it (knowledge/links.py).
+        for source_id in outcome.linked_source_ids:
+            transaction.on_commit(lambda source_id=source_id: source_process.delay(source_id))
 
 
 def _source_outcome_notify(source_id: str) -> None:

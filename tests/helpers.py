@@ -48,6 +48,11 @@ class KeyedClient(Client):
             data = json.dumps(data if data is not None else {})
         return super().patch(path, data, content_type=content_type, headers=self._headers(headers), **kwargs)
 
+    def put(self, path, data=None, content_type="application/json", headers=None, **kwargs):
+        if content_type == "application/json" and not isinstance(data, (str, bytes)):
+            data = json.dumps(data if data is not None else {})
+        return super().put(path, data, content_type=content_type, headers=self._headers(headers), **kwargs)
+
     def upload(
         self, path, file_name: str, content: bytes, content_type: str = "application/octet-stream", **kwargs
     ):

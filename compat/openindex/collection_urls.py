@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from compat.openindex.collections import CollectionsApi, CollectionSearchApi
+
+urlpatterns = [
+    path("collections", CollectionsApi.as_view(), name="openindex-collections"),
+    path("collections/search", CollectionSearchApi.as_view(), name="openindex-collections-search"),
+]
