@@ -592,3 +592,25 @@ def test_real_responses_match_the_openapi_document(document, api, staff, ann):
     check(document, api.get("/api/v1/members/usr_missing"), "/api/v1/members/{member_id}", "get")
     check(document, api.delete(f"/api/v1/members/{ann['id']}"), "/api/v1/members/{member_id}", "delete")
     check(document, api.delete(f"/api/v1/groups/{staff.id}"), "/api/v1/groups/{group_id}", "delete")
+
+
+def test_deleting_a_group_in_the_admin_takes_it_out_of_minds(admin_client, workspace, staff):
+    support = Group.objects.create(workspace=workspace, name="Support")
+    mind = Mind.objects.create(
+        workspace=workspace,
+        name="M",
+        slug="m-admin-groups",
+        visibility="groups",
+        allowed_group_ids=[staff.id, support.id],
+    )
+    assert admin_client.post(f"/admin/accounts/group/{staff.id}/delete/", {"post": "yes"}).status_code == 302
+    mind.refresh_from_db()
+    assert mind.allowed_group_ids == [support.id]
+    admin_client.post(
+        "/admin/accounts/group/",
+        {"action": "delete_selected", "_selected_action": [support.id], "post": "yes"},
+    )
+    mind.refresh_from_db()
+    assert not Group.objects.exists() and (mind.visibility, mind.allowed_group_ids) == ("groups", [])
+    updates = AuditLog.objects.filter(entity="mind", entity_id=mind.id, action="update").order_by("id")
+    assert [e.actor_label for e in updates] == ["admin:admin", "admin:admin"]
