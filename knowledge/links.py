@@ -29,7 +29,7 @@ from knowledge.errors import DuplicateSource, UrlNotAllowedError
 from knowledge.extractors.text import decode
 from knowledge.extractors.youtube import video_id as youtube_video_id
 from knowledge.models import Source
-from knowledge.source_creation import Owner, source_fields, source_insert
+from knowledge.source_creation import Owner, owner_fields, source_fields, source_insert
 
 # Source metadata: the flag of a links() page, the page a found source came from, and what became of the links.
 FOLLOW_LINKS = "followLinks"
@@ -142,14 +142,23 @@ def links_insert(*, owner: Owner, prepared: PreparedLinks) -> tuple[list[str], d
     """Writes the prepared sources (step 3), in the caller's transaction with the owner locked; returns their ids
     (to queue after the commit) and the summary to store on the page."""
     summary = prepared.summary
+    # Links already in the owner are told apart first, so a full owner reports them as present, not over its limit
+    # (source_insert checks the limit before duplicates). The owner is locked: this cannot change before the end.
+    present = set(
+        Source.objects.filter(
+            **owner_fields(owner), normalized_url__in=[f["normalized_url"] for f in prepared.fields]
+        ).values_list("normalized_url", flat=True)
+    )
+    fresh = [fields for fields in prepared.fields if fields["normalized_url"] not in present]
+    summary.alreadyPresent = len(prepared.fields) - len(fresh)
     created: list[str] = []
-    for position, fields in enumerate(prepared.fields):
+    for position, fields in enumerate(fresh):
         try:
             created.append(source_insert(owner=owner, fields=fields).id)
         except DuplicateSource:
             summary.alreadyPresent += 1
         except LimitExceeded:
-            summary.overLimit += len(prepared.fields) - position
+            summary.overLimit = len(fresh) - position
             break
     summary.added = len(created)
     return created, asdict(summary)
