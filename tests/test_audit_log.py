@@ -284,6 +284,10 @@ def test_refused_changes_leave_no_entry(api, workspace, other_workspace):
 
 
 def test_no_secret_appears_in_any_entry(api, workspace):
+    old_secret = workspace.webhook_secret
+    new_secret = api.post("/api/v1/webhooks/secret/rotate").json()["secret"]
+    rotation = changes_of(api, "workspace", "rotate_webhook_secret", workspace.id)
+    assert old_secret not in json.dumps(rotation) and new_secret not in json.dumps(rotation)
     created = api.post("/api/v1/api-keys", {"name": "Second", "scopes": ["all"]}).json()
     api.delete(f"/api/v1/api-keys/{created['apiKey']['id']}")
     api.post("/api/v1/members", {"email": "ann@example.com"})
