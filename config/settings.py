@@ -166,6 +166,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SourceStatusEnum": "knowledge.models.Source.Status",
         "SourceTypeEnum": "knowledge.models.Source.Type",
+        "SuccessStatusEnum": ["success"],
+        "SearchModeEnum": ["vector", "hybrid", "smart"],
+        "ChatbotSourceTypeEnum": ["text", "url", "file"],
+        "CollectionPrivacyEnum": "knowledge.models.Collection.Privacy",
+        "AgentPrivacyEnum": ["public", "private"],
     },
     # Served from the package, not a CDN: deployments may have no internet.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -10,7 +10,7 @@ the SSRF guard raises it, so a source whose URL (or a redirect) is refused fails
 service checking a URL a user gave lets it answer 400.
 """
 
-from config.api.errors import ApplicationError, Conflict
+from config.api.errors import ApplicationError, Conflict, PermissionDenied
 
 # The pipeline ---------------------------------------------------------------------------------------------------
 
@@ -63,3 +63,11 @@ class FileTooLarge(ApplicationError):
     status_code = 413
     code = "file_too_large"
     default_message = "The file is too large."
+
+
+class KeyRestrictedToMinds(PermissionDenied):
+    code = "key_restricted_to_minds"
+    default_message = (
+        "This key is restricted to some minds: it may use the collections attached to them, but not create or "
+        "delete collections. Use a key without a mind restriction."
+    )

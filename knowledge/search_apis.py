@@ -34,6 +34,8 @@ def result_data(hit: SearchHit) -> dict:
         "sourceName": chunk.source.name,
         "metadata": {
             "sourceType": chunk.source.type,
+            # Set when the passage comes from a collection attached to the mind rather than its own sources.
+            "collectionId": chunk.collection_id,
             "page": chunk.page,
             "headingPath": chunk.heading_path or None,
             "startSeconds": chunk.start_seconds,

@@ -8,7 +8,8 @@ from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from apikeys.authentication import ApiKeyPrincipal
-from config.api.errors import NotFound, PermissionDenied
+from config.api.errors import NotFound
+from knowledge.errors import KeyRestrictedToMinds
 from knowledge.models import Collection, Source, UploadedFile
 from knowledge.source_creation import owner_fields, owner_of
 from minds.models import Mind
@@ -73,14 +74,6 @@ def collection_get(*, principal: ApiKeyPrincipal, collection_id: str) -> Collect
     if collection is None:
         raise NotFound("Collection not found.")
     return collection
-
-
-class KeyRestrictedToMinds(PermissionDenied):
-    code = "key_restricted_to_minds"
-    default_message = (
-        "This key is restricted to some minds: it may use the collections attached to them, but not create or "
-        "delete collections. Use a key without a mind restriction."
-    )
 
 
 def collection_manage_check(*, principal: ApiKeyPrincipal) -> None:

@@ -6,6 +6,7 @@ from rest_framework import serializers
 from config.api.pagination import PageQuerySerializer
 from config.api.serializers import StrictSerializer, iso
 from knowledge.models import Collection, Source, UploadedFile
+from minds.serializers import SourceStatsSerializer  # one component for minds and collections
 
 # The size a client claims is informational (the stored upload's size is used); this only keeps it in bigint.
 MAX_CLAIMED_FILE_SIZE = 2**53
@@ -199,15 +200,6 @@ def collection_detail_data(collection: Collection, source_stats: dict) -> dict:
         "sourceLimit": collection.workspace.effective_source_limit_per_mind,
         "sourceStats": source_stats,
     }
-
-
-class SourceStatsSerializer(serializers.Serializer):
-    total = serializers.IntegerField()
-    ready = serializers.IntegerField()
-    pending = serializers.IntegerField()
-    processing = serializers.IntegerField()
-    transcribing = serializers.IntegerField()
-    failed = serializers.IntegerField()
 
 
 class CollectionSerializer(serializers.Serializer):

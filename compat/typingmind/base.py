@@ -38,7 +38,8 @@ class TypingMindApiView(WorkspaceApiView):
         headers = {k: v for k, v in response.items() if k in ("Retry-After", "WWW-Authenticate")}
         status = response.status_code
         if status == 401:
-            message = UNAUTHORIZED if code == "missing_api_key" else data.get("message", UNAUTHORIZED)
+            # TypingMind's one text for a missing or invalid key; an expired key says so, which helps more.
+            message = data.get("message", UNAUTHORIZED) if code == "api_key_expired" else UNAUTHORIZED
         elif code == "mind_access_denied":
             message = AGENT_ACCESS_DENIED
         elif status == 404:

@@ -57,6 +57,13 @@ def server(live_server, workspace, settings):
         yield client
 
 
+@pytest.fixture(autouse=True)
+def nothing_queued(monkeypatch):
+    """Sources are processed in-process by process_pending; none is queued, so a worker started by an earlier
+    test of the session cannot take one first and race the assertions."""
+    monkeypatch.setattr(tasks.source_process, "delay", lambda *args, **kwargs: None)
+
+
 def process_pending(collection_id: str) -> None:
     """Runs the processing stage of each pending source, the pages a links() page adds included."""
     while pending := list(Source.objects.filter(collection_id=collection_id, status="pending")):
