@@ -3,7 +3,7 @@ members live at /members, so /users is TypingMind's alone; `v2` under /api/v2/."
 
 from django.urls import path
 
-from compat.typingmind import teams
+from compat.typingmind import groups, teams
 
 v1 = [
     path("users", teams.UserListV1Api.as_view(), name="typingmind-v1-users"),
@@ -12,8 +12,8 @@ v1 = [
 v2 = [
     path("users", teams.UserListV2Api.as_view(), name="typingmind-v2-users"),
     path("users/<str:user_id>", teams.UserDetailV2Api.as_view(), name="typingmind-v2-user"),
-    path("groups", teams.GroupListApi.as_view(), name="typingmind-v2-groups"),
-    path("groups/<str:group_id>", teams.GroupDetailApi.as_view(), name="typingmind-v2-group"),
-    path("roles", teams.RoleListApi.as_view(), name="typingmind-v2-roles"),
-    path("audit-logs", teams.AuditLogListApi.as_view(), name="typingmind-v2-audit-logs"),
+    path("groups", groups.GroupListApi.as_view(), name="typingmind-v2-groups"),
+    path("groups/<str:group_id>", groups.GroupDetailApi.as_view(), name="typingmind-v2-group"),
+    path("roles", groups.RoleListApi.as_view(), name="typingmind-v2-roles"),
+    path("audit-logs", groups.AuditLogListApi.as_view(), name="typingmind-v2-audit-logs"),
 ]
