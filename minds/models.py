@@ -29,7 +29,9 @@ class Mind(models.Model):
     id = models.CharField(primary_key=True, max_length=40, default=mind_id, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="minds")
     name = models.CharField(max_length=100)
-    slug = models.SlugField(max_length=120, unique=True)
+    # Unique per workspace (the API's lookups are scoped to it); the public address /m/<slug> only among published
+    # minds, so an unpublished slug of another workspace can neither be detected nor block anyone (see Meta).
+    slug = models.SlugField(max_length=120)
     headline = models.CharField(max_length=200, blank=True)
     bio = models.TextField(blank=True)
     avatar_url = models.URLField(max_length=2000, blank=True)
@@ -88,6 +90,10 @@ class Mind(models.Model):
                 fields=["workspace"],
                 condition=models.Q(is_default_agent=True),
                 name="mind_one_default_agent_per_workspace",
+            ),
+            models.UniqueConstraint(fields=["workspace", "slug"], name="mind_slug_unique_per_workspace"),
+            models.UniqueConstraint(
+                fields=["slug"], condition=models.Q(is_published=True), name="mind_published_slug_unique"
             ),
         ]
 

@@ -29,25 +29,66 @@ def slug_generate(name: str) -> str:
     base = slugify(name)[:100].strip("-") or "mind"
     for _ in range(10):
         slug = f"{base}-{_slug_suffix()}"
+        # Checked across every workspace: a generated slug is then also free to publish.
         if not Mind.objects.filter(slug=slug).exists():
             return slug
     raise ValidationFailed("Could not generate a unique slug; pass one explicitly.")
 
 
-def slug_validate(slug: str, *, exclude_mind_id: str | None = None) -> str:
+SLUG_TAKEN = "This workspace already has a mind with this slug."
+PUBLIC_URL_TAKEN = (
+    "Another published mind already uses this public address (/m/{slug}). Choose another slug to publish."
+)
+
+
+def slug_validate(slug: str, *, workspace: Workspace, exclude_mind_id: str | None = None) -> str:
+    """A well-formed slug not used by another mind of the same workspace.
+
+    Slugs are unique per workspace, so the answer says nothing about other workspaces' unpublished minds; the
+    public address /m/<slug> is checked only on publishing (published_slug_check), against published minds.
+    """
     if not SLUG_RE.match(slug) or len(slug) > 120 or len(slug) < 3:
         raise ValidationFailed(
             "slug must be 3–120 lowercase letters, digits and single hyphens.",
             details={"fields": {"slug": ["Use lowercase letters, digits and hyphens (3–120 characters)."]}},
         )
-    taken = Mind.objects.filter(slug=slug)
+    taken = Mind.objects.filter(workspace=workspace, slug=slug)
     if exclude_mind_id:
         taken = taken.exclude(id=exclude_mind_id)
     if taken.exists():
-        raise ValidationFailed(
-            "This slug is already taken.", details={"fields": {"slug": ["Already taken."]}}
-        )
+        raise ValidationFailed(SLUG_TAKEN, details={"fields": {"slug": ["Already used in this workspace."]}})
     return slug
+
+
+def _public_url_taken(slug: str) -> ValidationFailed:
+    # Names only what anyone can see: that /m/<slug> is already a published page.
+    return ValidationFailed(
+        PUBLIC_URL_TAKEN.format(slug=slug), details={"fields": {"slug": ["Already a published page."]}}
+    )
+
+
+def published_slug_check(mind: Mind) -> None:
+    """A mind about to be published must not take the public address of another published mind."""
+    if not mind.is_published:
+        return
+    if Mind.objects.filter(slug=mind.slug, is_published=True).exclude(id=mind.id).exists():
+        raise _public_url_taken(mind.slug)
+
+
+def _save_checked(mind: Mind, **save_kwargs: Any) -> None:
+    """Saves, turning a lost race on either slug constraint into the same 400 the checks give."""
+    try:
+        with transaction.atomic():
+            mind.save(**save_kwargs)
+    except IntegrityError as exc:
+        constraint = str(exc)
+        if "mind_published_slug_unique" in constraint:
+            raise _public_url_taken(mind.slug) from exc
+        if "mind_slug_unique_per_workspace" in constraint:
+            raise ValidationFailed(
+                SLUG_TAKEN, details={"fields": {"slug": ["Already used in this workspace."]}}
+            ) from exc
+        raise
 
 
 def _groups_validate(*, workspace: Workspace, visibility: str, group_ids: list[str]) -> None:
@@ -136,18 +177,13 @@ def mind_create(*, workspace: Workspace, changes: MindChanges) -> Mind:
         )
     values = changes.given()
     slug = values.pop("slug", None)
-    slug = slug_validate(slug) if slug else slug_generate(changes.name)
+    slug = slug_validate(slug, workspace=workspace) if slug else slug_generate(changes.name)
     mind = Mind(workspace=workspace, slug=slug, **values)
     _groups_validate(workspace=workspace, visibility=mind.visibility, group_ids=mind.allowed_group_ids)
     if mind.is_published:
         mind.published_at = timezone.now()
-    try:
-        with transaction.atomic():
-            mind.save()
-    except IntegrityError as exc:  # a concurrent request took the slug between the check and the insert
-        raise ValidationFailed(
-            "This slug is already taken.", details={"fields": {"slug": ["Already taken."]}}
-        ) from exc
+    published_slug_check(mind)
+    _save_checked(mind)  # a concurrent request may take the slug between the check and the insert
     _audit(mind, "create", values_shown({"slug": mind.slug, **values}))
     return mind
 
@@ -167,7 +203,7 @@ def _audit(mind: Mind, action: str, changes: dict | None = None) -> None:
 def mind_update(*, mind: Mind, changes: MindChanges) -> Mind:
     values = changes.with_defaults_for_cleared()
     if changes.slug is not None:
-        values["slug"] = slug_validate(changes.slug, exclude_mind_id=mind.id)
+        values["slug"] = slug_validate(changes.slug, workspace=mind.workspace, exclude_mind_id=mind.id)
     if changes.theme is not None and "theme" not in changes.cleared:
         # A theme update names only the keys it changes.
         values["theme"] = {**(mind.theme or {}), **changes.theme}
@@ -180,7 +216,8 @@ def mind_update(*, mind: Mind, changes: MindChanges) -> Mind:
         _groups_validate(
             workspace=mind.workspace, visibility=mind.visibility, group_ids=mind.allowed_group_ids
         )
-    mind.save()
+    published_slug_check(mind)
+    _save_checked(mind)
     diff = changes_between(before, values)
     if diff:
         _audit(mind, "update", diff)
@@ -207,7 +244,8 @@ def mind_publish(*, mind: Mind, is_published: bool) -> Mind:
     mind.is_published = is_published
     if is_published:
         mind.published_at = timezone.now()
-    mind.save(update_fields=["is_published", "published_at", "updated_at"])
+    published_slug_check(mind)
+    _save_checked(mind, update_fields=["is_published", "published_at", "updated_at"])
     _audit(mind, "publish" if is_published else "unpublish")
     return mind
 

@@ -97,6 +97,50 @@ def test_slugs_are_unique_and_validated(api):
     assert_error(api.post("/api/v1/minds", {"name": "B", "slug": "my-mind"}), 400, "validation_error")
 
 
+def _says_nothing_of(response, workspace) -> None:
+    text = response.content.decode()
+    assert workspace.id not in text and workspace.name not in text
+
+
+def test_two_workspaces_may_each_have_an_unpublished_slug(api, other_api, other_workspace):
+    theirs = other_api.post("/api/v1/minds", {"name": "Theirs", "slug": "support"})
+    ours = api.post("/api/v1/minds", {"name": "Ours", "slug": "support"})
+    assert theirs.status_code == ours.status_code == 201
+    # Each key's slug lookup finds its own workspace's mind.
+    assert api.get("/api/v1/minds/support").json()["mind"]["id"] == ours.json()["mind"]["id"]
+    assert other_api.get("/api/v1/minds/support").json()["mind"]["id"] == theirs.json()["mind"]["id"]
+    # Renaming onto a slug used only in another workspace is allowed too.
+    other = api.post("/api/v1/minds", {"name": "Second"}).json()["mind"]
+    renamed = api.patch(f"/api/v1/minds/{other['id']}", {"slug": "support-desk"})
+    assert renamed.status_code == 200 and renamed.json()["mind"]["slug"] == "support-desk"
+    _says_nothing_of(ours, other_workspace)
+
+
+def test_publishing_a_slug_another_workspace_has_published_gives_400(api, other_api, other_workspace):
+    theirs = other_api.post("/api/v1/minds", {"name": "Theirs", "slug": "support"}).json()["mind"]
+    ours = api.post("/api/v1/minds", {"name": "Ours", "slug": "support"}).json()["mind"]
+    assert other_api.post(f"/api/v1/minds/{theirs['id']}/publish", {"isPublished": True}).status_code == 200
+
+    refused = api.post(f"/api/v1/minds/{ours['id']}/publish", {"isPublished": True})
+    assert_error(refused, 400, "validation_error")
+    assert "/m/support" in refused.json()["message"]
+    _says_nothing_of(refused, other_workspace)
+    assert Mind.objects.get(id=ours["id"]).is_published is False
+    # The same through an update and through creating a published mind.
+    patched = api.patch(f"/api/v1/minds/{ours['id']}", {"isPublished": True})
+    assert_error(patched, 400, "validation_error")
+    created = api.post("/api/v1/minds", {"name": "Third", "slug": "support-2", "isPublished": True})
+    assert created.status_code == 201
+    renamed = api.patch(f"/api/v1/minds/{created.json()['mind']['id']}", {"slug": "support"})
+    assert_error(renamed, 400, "validation_error")
+    _says_nothing_of(renamed, other_workspace)
+
+    # Once theirs is unpublished, the public address is free for ours.
+    assert other_api.post(f"/api/v1/minds/{theirs['id']}/publish", {"isPublished": False}).status_code == 200
+    assert api.post(f"/api/v1/minds/{ours['id']}/publish", {"isPublished": True}).status_code == 200
+    assert Mind.objects.get(id=ours["id"]).is_published is True
+
+
 def test_list_with_pagination_counts_and_usage(api, workspace):
     for i in range(3):
         api.post("/api/v1/minds", {"name": f"Mind {i}"})
