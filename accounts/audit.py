@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+
 from accounts.models import AuditLog, Workspace
 
 REDACTED = "[redacted]"
@@ -111,7 +113,7 @@ class AdminActorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if not request.path.startswith("/admin/"):
+        if not request.path.startswith("/" + settings.ADMIN_PATH):
             return self.get_response(request)
         user = getattr(request, "user", None)
         label = f"admin:{user.get_username()}" if user is not None and user.is_authenticated else "admin"

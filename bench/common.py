@@ -53,6 +53,8 @@ def use_bench_database(name: str) -> str:
     url = f"{server}/{name}"
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # A local run: the development secret key is allowed (config/checks.py, minds.E001).
+    os.environ.setdefault("MINDS_DEV_RUN", "1")
     import django
 
     django.setup()

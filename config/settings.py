@@ -32,10 +32,35 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = env("DJANGO_SECRET_KEY", "dev-insecure-secret-key-change-me")
+# The development key is refused outside `make dev` / `make test` when DEBUG is off (config/checks.py,
+# minds.E001); MINDS_DEV_RUN=1 says this is such a run (scripts/dev.py and scripts/run_tests.py set it).
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+MINDS_DEV_RUN = env_bool("MINDS_DEV_RUN", False)
+SECRET_KEY = env("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# Security headers (django.middleware.security.SecurityMiddleware on every response, errors and 404s included).
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = env("SECURE_REFERRER_POLICY", "same-origin")
+X_FRAME_OPTIONS = "DENY"  # the public page opts out and uses CSP frame-ancestors (public/views.py)
+# Behind a TLS-terminating proxy: SECURE_PROXY_SSL_HEADER names the header it sets (e.g. X-Forwarded-Proto; the
+# proxy must overwrite it) and a request is secure when it says "https". HSTS is sent on secure requests only,
+# and only when SECURE_HSTS_SECONDS > 0: off by default, since plain-HTTP local runs must not pin browsers to TLS.
+_proxy_ssl_header = env("SECURE_PROXY_SSL_HEADER")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes speak plain HTTP inside the network
+# Session and CSRF cookies (the admin's) travel over TLS only once a TLS proxy is declared.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", bool(_proxy_ssl_header))
+# The admin's URL prefix: moving it off the well-known /admin/ keeps scanners from finding its login page.
+ADMIN_PATH = env("ADMIN_PATH", "admin/").strip("/") + "/"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.http import Http404
 from django.urls import include, path, re_path
@@ -41,7 +42,7 @@ def api_not_found(request, *args, **kwargs):
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
-    path("admin/", admin.site.urls),
+    path(settings.ADMIN_PATH, admin.site.urls),
     path("api/v1/", include(api_v1)),
     # TypingMind's v2 (users, groups, roles, audit logs, agent chat).
     path("api/v2/", include(typingmind_team_urls.v2 + typingmind_agent_urls.v2)),

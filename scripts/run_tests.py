@@ -18,6 +18,8 @@ from services import (
 def main() -> int:
     # A SIGTERM (a CI timeout, a closed terminal) unwinds like Ctrl-C, so the servers this run started are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    # The development secret key is allowed in this run and the processes it starts (config/checks.py).
+    os.environ.setdefault("MINDS_DEV_RUN", "1")
     # tests/envplugin.py hands TEST_REDIS_URL to Django as REDIS_URL; the tests' Celery worker inherits it.
     os.environ["TEST_REDIS_URL"], started_redis = redis_url_or_embedded("TEST_REDIS_URL", db=15)
     started_db = False
