@@ -212,6 +212,12 @@ API_KEYS_LIMIT = env_int("API_KEYS_LIMIT", 10)
 # Rate limits, per API key, shared across processes through Redis.
 RATE_LIMIT_PER_MINUTE = env_int("RATE_LIMIT_PER_MINUTE", 100)
 SEARCH_RATE_LIMIT_PER_MINUTE = env_int("SEARCH_RATE_LIMIT_PER_MINUTE", 30)
+# Requests with a missing or invalid key allowed per client address per minute; past it they get 429 (a valid key
+# from the same address still works: config/api/throttling.py).
+AUTH_FAILURES_PER_MINUTE = env_int("AUTH_FAILURES_PER_MINUTE", 30)
+# Behind a trusted proxy that appends the client's address to X-Forwarded-For: count limits by that address
+# instead of the proxy's (config/ratelimit.py client_address). Off by default: without a proxy the header is forged.
+USE_X_FORWARDED_FOR = env_bool("USE_X_FORWARDED_FOR", False)
 
 # Uploads.
 MAX_DOCUMENT_BYTES = env_int("MAX_DOCUMENT_BYTES", 50 * 1024 * 1024)

@@ -32,7 +32,10 @@ def _cors(response: HttpResponse, origin: str | None) -> HttpResponse:
         response["Access-Control-Allow-Origin"] = origin
         response["Access-Control-Allow-Headers"] = "Content-Type, X-Minds-Visitor"
         response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-        response["Access-Control-Expose-Headers"] = "Retry-After"
+        # Cross-origin scripts read only the headers named here: the rate-limit budget as well as the wait.
+        response["Access-Control-Expose-Headers"] = (
+            "Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"
+        )
         response["Access-Control-Max-Age"] = "600"
         response["Vary"] = "Origin"
     return response

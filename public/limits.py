@@ -6,7 +6,7 @@ Counted in Redis windows (config.ratelimit), shared by every web process. The IP
 
 from dataclasses import dataclass
 
-from config.ratelimit import window_hit
+from config.ratelimit import WindowCount, window_hit
 from minds.models import Mind
 
 IP_FACTOR = 5
@@ -17,8 +17,16 @@ MINUTE = 60
 @dataclass
 class Verdict:
     allowed: bool
-    retry_after: int = 0
+    # The budget the `X-RateLimit-*` headers report: the one exceeded, else the one with the fewest left.
+    state: WindowCount
     scope: str = ""
+
+    @property
+    def retry_after(self) -> int:
+        return self.state.retry_after if not self.allowed else 0
+
+    def headers(self) -> dict[str, str]:
+        return self.state.headers(limited=not self.allowed)
 
 
 def public_message_allowed(*, mind: Mind, visitor_id: str, ip: str) -> Verdict:
@@ -28,8 +36,11 @@ def public_message_allowed(*, mind: Mind, visitor_id: str, ip: str) -> Verdict:
         (f"{mind.id}:ip:{ip}", MINUTE, mind.public_messages_per_minute * IP_FACTOR, "minute"),
         (f"{mind.id}:ip:{ip}", DAY, mind.public_messages_per_day * IP_FACTOR, "day"),
     ]
+    states = []
     for key, window, limit, scope in checks:
         count = window_hit(f"public:{key}", limit=limit, window_seconds=window)
         if count.exceeded:
-            return Verdict(False, count.retry_after, scope)
-    return Verdict(True)
+            return Verdict(False, count, scope)
+        states.append((count, scope))
+    tightest, scope = min(states, key=lambda item: item[0].remaining)
+    return Verdict(True, tightest, scope)

@@ -11,7 +11,6 @@ import json
 import re
 import secrets
 
-from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
@@ -22,28 +21,20 @@ from django.views.decorators.http import require_GET, require_http_methods
 from config.api.errors import NotFound
 from config.api.exception_handler import error_json_response
 from config.api.parsers import BodyNotAccepted, json_loads_checked
+from config.ratelimit import client_address
 from conversations.chat import chat_stream
 from conversations.models import Conversation
 from integrations import llm
 from minds.models import Mind
 from minds.selectors import published_mind_by_slug
 from public.access import own_origin, published_mind_view
-from public.limits import public_message_allowed
+from public.limits import Verdict, public_message_allowed
 from public.presentation import page_context, voice_available
 from public.rendering import answer_response, conversation_restore_data
 from public.serializers import NOT_FOUND, PublicChatInputSerializer
 from public.visitor import Visitor, forged, issue_cookie, visitor_of
 
 MAX_SPEECH_CHARS = 4000
-
-
-def _client_ip(request) -> str:
-    # Behind a trusted proxy set USE_X_FORWARDED_FOR; otherwise the socket address is the only honest one.
-    if getattr(settings, "USE_X_FORWARDED_FOR", False):
-        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
-        if forwarded:
-            return forwarded
-    return request.META.get("REMOTE_ADDR", "unknown")
 
 
 def _security_headers(response, *, frame_ancestors: str, nonce: str):
@@ -105,17 +96,24 @@ def _chat_input(request, mind: Mind, visitor: Visitor) -> dict | JsonResponse:
     return serializer.validated_data
 
 
-def _rate_limited(mind: Mind, visitor: Visitor, request) -> JsonResponse | None:
-    verdict = public_message_allowed(mind=mind, visitor_id=visitor.id, ip=_client_ip(request))
-    if verdict.allowed:
-        return None
+def _rate_verdict(mind: Mind, visitor: Visitor, request) -> Verdict:
+    return public_message_allowed(mind=mind, visitor_id=visitor.id, ip=client_address(request))
+
+
+def _rate_limited(verdict: Verdict) -> JsonResponse:
     when = "in a minute" if verdict.scope == "minute" else "tomorrow"
     return error_json_response(
         429,
         "rate_limited",
         f"You're sending messages too quickly. Try again {when}.",
-        headers={"Retry-After": str(verdict.retry_after)},
+        headers=verdict.headers(),
     )
+
+
+def _with_headers(response, headers: dict[str, str]):
+    for name, value in headers.items():
+        response[name] = value
+    return response
 
 
 @csrf_exempt  # checked in _checked_visitor: a CSRF token where the visitor cookie is used (see visitor.py)
@@ -128,9 +126,9 @@ def public_chat(request, mind: Mind):
     chat_input = _chat_input(request, mind, visitor)
     if isinstance(chat_input, JsonResponse):
         return chat_input
-    limited = _rate_limited(mind, visitor, request)
-    if limited:
-        return limited
+    verdict = _rate_verdict(mind, visitor, request)
+    if not verdict.allowed:
+        return _rate_limited(verdict)
     try:
         events = chat_stream(
             mind=mind,
@@ -141,8 +139,8 @@ def public_chat(request, mind: Mind):
             visitor_email=chat_input["email"] if mind.collect_email_before_chat else "",
         )
     except NotFound:
-        return error_json_response(404, "not_found", NOT_FOUND)
-    return answer_response(events, mind)
+        return _with_headers(error_json_response(404, "not_found", NOT_FOUND), verdict.headers())
+    return _with_headers(answer_response(events, mind), verdict.headers())
 
 
 @require_http_methods(["GET", "OPTIONS"])
@@ -200,11 +198,14 @@ def speech(request, mind: Mind):
     text = data.get("text") if isinstance(data, dict) else None
     if not isinstance(text, str) or not text.strip():
         return error_json_response(400, "validation_error", "Nothing to read.")
-    limited = _rate_limited(mind, visitor, request)
-    if limited:
-        return limited
+    verdict = _rate_verdict(mind, visitor, request)
+    if not verdict.allowed:
+        return _rate_limited(verdict)
     try:
         content = llm.speak(text.strip()[:MAX_SPEECH_CHARS], voice=mind.voice_id, speed=mind.voice_speed)
     except llm.LlmUnavailable:
-        return error_json_response(502, "voice_unavailable", "The voice service is unavailable right now.")
-    return HttpResponse(content, content_type="audio/mpeg")
+        response = error_json_response(
+            502, "voice_unavailable", "The voice service is unavailable right now."
+        )
+        return _with_headers(response, verdict.headers())
+    return _with_headers(HttpResponse(content, content_type="audio/mpeg"), verdict.headers())

@@ -20,4 +20,7 @@ os.environ.setdefault(
 # Chat tests talk to fake LLM servers they start themselves; never a real provider from the developer's shell.
 os.environ.pop("OPENAI_API_KEY", None)
 os.environ.pop("OPENAI_BASE_URL", None)
+# Every test client comes from 127.0.0.1 and Redis is flushed once per run: the suite's many deliberate 401s would
+# exhaust the per-address budget of failed authentications. Tests of that budget set it themselves.
+os.environ.setdefault("AUTH_FAILURES_PER_MINUTE", "1000000")
 os.environ.setdefault("DB_CONN_MAX_AGE", "0")  # live-server threads must not keep the test database open

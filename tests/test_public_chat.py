@@ -1,6 +1,8 @@
 """The public chat endpoint: streaming, visitor identity (signed cookie or widget id), forgery and origin checks,
 input checks, the email gate, per-visitor and per-IP limits, and a model failure shown as a clean 502."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.test import Client
 
@@ -237,7 +239,39 @@ def test_cross_origin_429_exposes_retry_after(client, mind):
     Mind.objects.filter(id=mind.id).update(public_messages_per_day=0)
     limited = post_chat(client, "keeper", {"message": "hi"}, origin="https://partner.example")
     assert limited.status_code == 429 and limited["Access-Control-Allow-Origin"] == "https://partner.example"
-    assert "Retry-After" in limited["Access-Control-Expose-Headers"]
+    exposed = limited["Access-Control-Expose-Headers"]
+    assert "Retry-After" in exposed and "X-RateLimit-Remaining" in exposed and "X-RateLimit-Reset" in exposed
+
+
+def _reset_in_window(response, window_seconds: int) -> None:
+    reset = datetime.fromisoformat(response["X-RateLimit-Reset"].replace("Z", "+00:00"))
+    assert 0 < (reset - datetime.now(UTC)).total_seconds() <= window_seconds + 1
+
+
+def test_public_chat_carries_rate_limit_headers_on_200_and_429(client, mind):
+    # Per day, so no minute boundary resets the count mid-test; the day budget is then the tightest one.
+    Mind.objects.filter(id=mind.id).update(public_messages_per_day=2, public_messages_per_minute=50)
+    first = post_chat(client, "keeper", {"message": "Fresnel lens?"}, visitor="headers-visitor-000000")
+    assert first.status_code == 200 and first.events
+    assert (first["X-RateLimit-Limit"], first["X-RateLimit-Remaining"]) == ("2", "1")
+    _reset_in_window(first, 86_400)
+    assert "Retry-After" not in first
+    second = post_chat(client, "keeper", {"message": "Fresnel lens?"}, visitor="headers-visitor-000000")
+    assert (second.status_code, second["X-RateLimit-Remaining"]) == (200, "0")
+    limited = post_chat(client, "keeper", {"message": "again"}, visitor="headers-visitor-000000")
+    assert limited.status_code == 429 and limited.json()["code"] == "rate_limited"
+    assert (limited["X-RateLimit-Limit"], limited["X-RateLimit-Remaining"]) == ("2", "0")
+    _reset_in_window(limited, 86_400)
+    assert 1 <= int(limited["Retry-After"]) <= 86_400
+
+
+def test_public_chat_headers_report_the_tightest_budget(client, mind):
+    # A visitor's minute budget (3) is tighter than the day's (200) and the IP's (15 and 1000).
+    Mind.objects.filter(id=mind.id).update(public_messages_per_minute=3, public_messages_per_day=200)
+    answered = post_chat(client, "keeper", {"message": "Fresnel lens?"}, visitor="tight-visitor-0000000")
+    assert answered.status_code == 200 and answered["X-RateLimit-Limit"] == "3"
+    assert answered["X-RateLimit-Remaining"] == "2"
+    _reset_in_window(answered, 60)
 
 
 def test_model_failure_is_a_readable_502_that_keeps_the_question(client, mind, settings):

@@ -1,11 +1,11 @@
-"""Per-key rate limits in fixed one-minute windows (config.ratelimit), with the `X-RateLimit-*` headers."""
-
-from datetime import UTC, datetime
+"""Per-key rate limits in fixed one-minute windows (config.ratelimit), with the `X-RateLimit-*` headers, and the
+budget of failed authentications per client address that stands before them."""
 
 from django.conf import settings
+from rest_framework import exceptions
 from rest_framework.throttling import BaseThrottle
 
-from config.ratelimit import WindowCount, window_hit
+from config.ratelimit import WindowCount, client_address, window_hit
 
 MINUTE = 60
 
@@ -34,14 +34,29 @@ class ApiKeyRateThrottle(BaseThrottle):
         return self._wait
 
 
+class TooManyFailedAuthentications(exceptions.Throttled):
+    default_detail = "Too many requests with a missing or invalid API key from this address. Try again later."
+
+
+def authentication_failed(request) -> None:
+    """Counts a failed authentication (401) against the client's address; past the budget, raises a 429.
+
+    Counted after the key is checked, not before: a valid key from the same address (an office behind one NAT,
+    where one client is misconfigured) keeps working, while the failing client gets 429 `rate_limited` with
+    `Retry-After` instead of an unbounded stream of 401s. Keys carry ~190 random bits, so the budget is not what
+    stops guessing; it stops a client or scanner from hammering the API without ever being told to back off.
+    """
+    state = window_hit(
+        f"authfail:{client_address(request)}", limit=settings.AUTH_FAILURES_PER_MINUTE, window_seconds=MINUTE
+    )
+    request.rate_limit = state
+    if state.exceeded:
+        raise TooManyFailedAuthentications(wait=state.retry_after)
+
+
 def apply_rate_limit_headers(request, response) -> None:
     state: WindowCount | None = getattr(request, "rate_limit", None)
     if state is None:
         return
-    response["X-RateLimit-Limit"] = str(state.limit)
-    response["X-RateLimit-Remaining"] = str(state.remaining)
-    response["X-RateLimit-Reset"] = (
-        datetime.fromtimestamp(state.reset_at, tz=UTC).isoformat().replace("+00:00", "Z")
-    )
-    if response.status_code == 429:
-        response["Retry-After"] = str(state.retry_after)
+    for name, value in state.headers(limited=response.status_code == 429).items():
+        response[name] = value

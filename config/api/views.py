@@ -7,6 +7,7 @@ cannot forget them: a view only declares `required_scopes` and reads `self.works
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,7 +16,7 @@ from accounts.audit import actor_enter, actor_leave
 from accounts.models import Workspace
 from apikeys.authentication import ApiKeyAuthentication, ApiKeyPrincipal
 from apikeys.permissions import HasRequiredScopes
-from config.api.throttling import ApiKeyRateThrottle, apply_rate_limit_headers
+from config.api.throttling import ApiKeyRateThrottle, apply_rate_limit_headers, authentication_failed
 
 
 class WorkspaceApiView(APIView):
@@ -42,6 +43,13 @@ class WorkspaceApiView(APIView):
     @property
     def workspace(self) -> Workspace:
         return self.request.user.workspace
+
+    def perform_authentication(self, request: Request) -> None:
+        try:
+            request.user  # noqa: B018 -- reading it runs the authentication
+        except (exceptions.NotAuthenticated, exceptions.AuthenticationFailed):
+            authentication_failed(request)  # a 429 instead of the 401 once the address is past its budget
+            raise
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
