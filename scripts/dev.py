@@ -1,10 +1,12 @@
-"""`make dev`: Redis and database, migrations, a demo key, then web + Celery worker + beat until Ctrl-C."""
+"""`make dev`: Redis and database, migrations, a demo key, then web + Celery worker + beat until Ctrl-C.
+
+The three run under scripts/supervisor.py: one that dies is restarted with a backoff, and the database and Redis
+stay up; only Ctrl-C (or a program that keeps failing at start) stops everything."""
 
 import os
 import signal
 import subprocess
 import sys
-import time
 
 from services import (
     PY,
@@ -14,6 +16,7 @@ from services import (
     stop_embedded_db,
     stop_embedded_redis,
 )
+from supervisor import Program, Supervisor
 
 
 def manage(*args: str, capture: bool = False) -> str:
@@ -24,80 +27,92 @@ def manage(*args: str, capture: bool = False) -> str:
 def main() -> int:
     port = os.environ.get("PORT", "8000")
     os.environ.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+    # A local run: the development secret key is allowed with DEBUG off (config/checks.py, minds.E001).
+    os.environ.setdefault("MINDS_DEV_RUN", "1")
     # Exported before anything starts: migrate, the web server, the worker and beat all read it.
     os.environ["REDIS_URL"], started_redis = redis_url_or_embedded("REDIS_URL", db=0)
     started_db = False
-    children: list[subprocess.Popen] = []
+    supervisor: Supervisor | None = None
 
-    def shutdown(*_):
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
+    def stop_servers() -> None:
         if started_db:
             stop_embedded_db()
         if started_redis:
             stop_embedded_redis()
-        sys.exit(0)
 
-    signal.signal(signal.SIGINT, shutdown)
-    signal.signal(signal.SIGTERM, shutdown)
+    def on_signal(*_):
+        if supervisor is None:  # still migrating: nothing to supervise yet
+            stop_servers()
+            sys.exit(0)
+        supervisor.stop()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     try:
         started_db = start_embedded_db_if_needed()
         manage("migrate", "--noinput", "-v", "0")
         manage("collectstatic", "--noinput", "-v", "0")
         key = manage("seed_demo", capture=True).strip().splitlines()[-1]
     except subprocess.CalledProcessError:
-        shutdown()
-    commands = [
-        [PY, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.conf.py", "-b", f"127.0.0.1:{port}"],
-        [
-            PY,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-l",
-            "info",
-            "-Q",
-            os.environ.get("CELERY_QUEUES", "default,ingestion,transcription,webhooks"),
-            "-c",
-            "2",
-        ],
-        [
-            PY,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "beat",
-            "-l",
-            "info",
-            "-s",
-            str(ROOT / ".data" / "celerybeat-schedule"),
-        ],
-    ]
-    for command in commands:
-        # Own process groups: Ctrl-C reaches only this supervisor, which then stops each child in order.
-        children.append(subprocess.Popen(command, cwd=ROOT, start_new_session=True))
+        stop_servers()
+        return 1
+    queues = os.environ.get("CELERY_QUEUES", "default,ingestion,transcription,webhooks")
+    supervisor = Supervisor(programs(port=port, queues=queues), cwd=ROOT)
+    admin_path = "/" + os.environ.get("ADMIN_PATH", "admin/").strip("/") + "/"
     print(
-        f"\nMinds is running at http://127.0.0.1:{port}  (API docs: /api/docs, admin: /admin/, demo page: /m/demo-mind)\n"
+        f"\nMinds is running at http://127.0.0.1:{port}  (API docs: /api/docs, admin: {admin_path}, "
+        "demo page: /m/demo-mind)\n"
         f"Demo API key (all scopes): {key}\n"
         f"Try: curl -H 'Authorization: Bearer {key}' http://127.0.0.1:{port}/api/v1/minds\n"
-        "Press Ctrl-C to stop everything.\n",
+        "A process that dies is restarted. Press Ctrl-C to stop everything.\n",
         flush=True,
     )
-    while True:
-        for child in children:
-            if child.poll() is not None:
-                print(f"a child process exited ({' '.join(child.args[:4])}); stopping", file=sys.stderr)
-                shutdown()
-        time.sleep(0.5)
+    try:
+        return supervisor.run()
+    finally:
+        stop_servers()
+
+
+def programs(*, port: str, queues: str) -> list[Program]:
+    """The web server, the Celery worker and beat, as `make dev` runs them."""
+    return [
+        Program(
+            "web",
+            [PY, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.conf.py", "-b", f"127.0.0.1:{port}"],
+        ),
+        Program(
+            "worker",
+            [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-l",
+                "info",
+                "-Q",
+                queues,
+                "-c",
+                "2",
+            ],
+        ),
+        Program(
+            "beat",
+            [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "beat",
+                "-l",
+                "info",
+                "-s",
+                str(ROOT / ".data" / "celerybeat-schedule"),
+            ],
+        ),
+    ]
 
 
 if __name__ == "__main__":
