@@ -222,6 +222,10 @@ USE_X_FORWARDED_FOR = env_bool("USE_X_FORWARDED_FOR", False)
 # Uploads.
 MAX_DOCUMENT_BYTES = env_int("MAX_DOCUMENT_BYTES", 50 * 1024 * 1024)
 MAX_AUDIO_BYTES = env_int("MAX_AUDIO_BYTES", 500 * 1024 * 1024)
+# The bytes of uploads a workspace may store (the sum of its files' sizes), and how long an upload no source uses
+# is kept (the beat task knowledge.uploads_expire_unattached deletes it and its file).
+STORAGE_LIMIT_BYTES = env_int("STORAGE_LIMIT_BYTES", 5 * 1024 * 1024 * 1024)
+UPLOAD_UNATTACHED_TTL_HOURS = env_int("UPLOAD_UNATTACHED_TTL_HOURS", 24)
 
 # Celery.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
@@ -253,6 +257,7 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULE = {
     "knowledge-sweep-stuck-sources": {"task": "knowledge.sources_sweep_stuck", "schedule": 60.0},
+    "knowledge-expire-uploads": {"task": "knowledge.uploads_expire_unattached", "schedule": 3600.0},
 }
 CELERY_WORKER_QUEUES = env("CELERY_QUEUES", "default,ingestion,transcription,webhooks")
 

@@ -23,6 +23,27 @@ from minds.apis_base import MindScopedApiView
 POLL_AFTER_SECONDS = "5"
 
 
+def upload_responses(name: str) -> dict:
+    """201 for a new upload, 200 when the owner already had these bytes (`deduplicated`: the stored upload)."""
+    fields = {
+        **UploadSerializer().get_fields(),
+        "deduplicated": serializers.BooleanField(),
+        "durationSeconds": serializers.FloatField(
+            allow_null=True, help_text="Audio only: read from its header."
+        ),
+    }
+    return {201: envelope(name, **fields), 200: envelope(f"{name}Deduplicated", **fields)}
+
+
+def upload_response(stored: services.StoredUpload):
+    return success(
+        200 if stored.deduplicated else 201,
+        **upload_data(stored.upload),
+        deduplicated=stored.deduplicated,
+        durationSeconds=stored.duration_seconds,
+    )
+
+
 class SourceListApi(MindScopedApiView):
     required_scopes = {"GET": "minds:read", "POST": "minds:write"}
 
@@ -131,8 +152,11 @@ class UploadApi(MindScopedApiView):
         operation_id="knowledge_upload",
         description=(
             "Multipart `file`. PDF, DOCX, TXT, MD up to 50 MB; MP3, WAV, M4A, OGG up to 500 MB. The type is decided "
-            "from the file's bytes, not its name or declared type. Pass the returned `fileUrl` to create a "
-            "`document` or `podcast` source in the same mind."
+            "from the file's bytes, not its name or declared type; an audio file must have a decodable stream with "
+            "a duration. The workspace's uploads count against its storage limit (`limit_exceeded`). The same bytes "
+            "sent again return the stored upload with 200 and `deduplicated: true`. Pass the returned `fileUrl` to "
+            "create a `document` or `podcast` source in the same mind; an upload no source uses expires after "
+            "UPLOAD_UNATTACHED_TTL_HOURS."
         ),
         request={
             "multipart/form-data": inline_serializer(
@@ -140,7 +164,7 @@ class UploadApi(MindScopedApiView):
             )
         },
         responses={
-            201: envelope("UploadResponse", **UploadSerializer().get_fields()),
+            **upload_responses("UploadResponse"),
             **errors(*COMMON_ERRORS, 413, 415),
         },
     )
@@ -151,8 +175,7 @@ class UploadApi(MindScopedApiView):
                 "Send exactly one file in the multipart field `file`.",
                 details={"fields": {"file": ["Exactly one file is required."]}},
             )
-        upload = services.upload_create(mind=self.mind, file=files[0])
-        return success(201, **upload_data(upload))
+        return upload_response(services.upload_store(mind=self.mind, file=files[0]))
 
 
 class UploadDownloadApi(MindScopedApiView):

@@ -20,7 +20,7 @@ from config.api.schema import COMMON_ERRORS, PaginationSerializer, envelope, err
 from config.api.serializers import body, query_params
 from config.api.views import WorkspaceApiView, success
 from knowledge import selectors, services
-from knowledge.apis import POLL_AFTER_SECONDS
+from knowledge.apis import POLL_AFTER_SECONDS, upload_response, upload_responses
 from knowledge.models import Collection
 from knowledge.search import KnowledgeScope, search_chunks
 from knowledge.search_apis import SearchInputSerializer, SearchResultSerializer, result_data
@@ -33,11 +33,9 @@ from knowledge.serializers import (
     SourceInputSerializer,
     SourceListQuerySerializer,
     SourceSerializer,
-    UploadSerializer,
     collection_data,
     collection_detail_data,
     source_data,
-    upload_data,
 )
 from minds.apis_base import MindScopedApiView
 
@@ -271,8 +269,9 @@ class CollectionUploadApi(CollectionScopedApiView):
     @extend_schema(
         operation_id="collection_knowledge_upload",
         description=(
-            "Multipart `file`, with the same types and limits as a mind's upload. The returned `fileUrl` points at "
-            "this collection and is accepted only by a `document` or `podcast` source of this collection."
+            "Multipart `file`, with the same types, limits, deduplication and expiry as a mind's upload. The "
+            "returned `fileUrl` points at this collection and is accepted only by a `document` or `podcast` source "
+            "of this collection."
         ),
         request={
             "multipart/form-data": inline_serializer(
@@ -280,7 +279,7 @@ class CollectionUploadApi(CollectionScopedApiView):
             )
         },
         responses={
-            201: envelope("CollectionUploadResponse", **UploadSerializer().get_fields()),
+            **upload_responses("CollectionUploadResponse"),
             **errors(*COMMON_ERRORS, 413, 415),
         },
     )
@@ -291,8 +290,7 @@ class CollectionUploadApi(CollectionScopedApiView):
                 "Send exactly one file in the multipart field `file`.",
                 details={"fields": {"file": ["Exactly one file is required."]}},
             )
-        upload = services.upload_create(collection=self.collection, file=files[0])
-        return success(201, **upload_data(upload))
+        return upload_response(services.upload_store(collection=self.collection, file=files[0]))
 
 
 class CollectionUploadDownloadApi(CollectionScopedApiView):

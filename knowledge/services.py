@@ -14,19 +14,27 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile as DjangoUploadedFile
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.audit import audit_record, changes_between, values_shown
 from accounts.models import Workspace
-from config.api.errors import NotFound, ValidationFailed
+from config.api.errors import LimitExceeded, NotFound, ValidationFailed
 from knowledge.errors import DuplicateSource, ExtractionError, FileTooLarge, SourceBusy, UnsupportedFileType
+from knowledge.extractors.audio import audio_duration
 from knowledge.extractors.detect import detect_file
 from knowledge.extractors.youtube import video_id as youtube_video_id
 from knowledge.links import FOLLOW_LINKS
 from knowledge.models import Chunk, Collection, Source, UploadedFile
-from knowledge.source_creation import owner_fields, owner_of, source_fields, source_insert
+from knowledge.source_creation import (
+    owner_fields,
+    owner_lock,
+    owner_of,
+    owner_word,
+    source_fields,
+    source_insert,
+)
 from knowledge.tasks import source_process
 from minds.models import Mind
 
@@ -36,10 +44,25 @@ HEAD_BYTES = 8192
 # Uploads ---------------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class StoredUpload:
+    upload: UploadedFile
+    deduplicated: bool  # the owner had these bytes already: the stored upload is returned, nothing is stored
+    duration_seconds: float | None  # audio only, read from the file's header
+
+
 def upload_create(
     *, mind: Mind | None = None, collection: Collection | None = None, file: DjangoUploadedFile
 ) -> UploadedFile:
-    """Checks the type from the bytes, the size by category, then streams the file to storage."""
+    return upload_store(mind=mind, collection=collection, file=file).upload
+
+
+def upload_store(
+    *, mind: Mind | None = None, collection: Collection | None = None, file: DjangoUploadedFile
+) -> StoredUpload:
+    """Checks the type from the bytes (audio: a real duration from its header), the size by category and the
+    workspace's storage, then streams the file to storage; the same bytes sent again to the same owner return the
+    upload already stored."""
     owner = owner_of(mind, collection)
     file.seek(0)
     head = file.read(HEAD_BYTES)
@@ -55,10 +78,17 @@ def upload_create(
             f"{file.size / (1024 * 1024):.1f} MB.",
             details={"maxBytes": limit, "fileSize": file.size},
         )
+    duration = _audio_duration(file) if kind.category == "audio" else None
     digest = hashlib.sha256()
     for piece in file.chunks():
         digest.update(piece)
     file.seek(0)
+    sha256 = digest.hexdigest()
+    # Checked first without a lock, so a repeated or refused upload writes nothing; checked again under the lock.
+    existing = _same_upload(owner, sha256, file.size)
+    if existing is not None:
+        return StoredUpload(existing, True, duration)
+    _check_storage(owner.workspace, file.size)
     upload = UploadedFile(
         workspace_id=owner.workspace_id,
         **owner_fields(owner),
@@ -66,15 +96,55 @@ def upload_create(
         mime_type=kind.mime_type,
         file_size=file.size,
         category=kind.category,
-        sha256=digest.hexdigest(),
+        sha256=sha256,
     )
-    upload.file.save(upload.file_name, file, save=False)  # streams chunk by chunk through the storage API
+    # Streamed chunk by chunk through the storage API, outside the transaction: the locks below are held only
+    # for the checks and the insert, not while a 500 MB file is written.
+    upload.file.save(upload.file_name, file, save=False)
     try:
-        upload.save()
+        with transaction.atomic():
+            # The owner's and the workspace's rows, locked in one statement (the order every write takes):
+            # concurrent uploads of the same bytes, or to the same workspace, pass the checks one at a time.
+            locked = owner_lock(owner)
+            if locked is None:
+                raise NotFound(f"{owner_word(owner).capitalize()} not found.")
+            existing = _same_upload(owner, sha256, file.size)
+            if existing is None:
+                _check_storage(locked.workspace, file.size)
+                upload.save()
     except Exception:
         default_storage.delete(upload.file.name)
         raise
-    return upload
+    if existing is not None:
+        default_storage.delete(upload.file.name)  # a concurrent request stored these bytes first
+        return StoredUpload(existing, True, duration)
+    return StoredUpload(upload, False, duration)
+
+
+def _audio_duration(file: DjangoUploadedFile) -> float:
+    # A large upload is already on disk (TemporaryUploadedFile): PyAV reads its header from the path.
+    temporary_path = getattr(file, "temporary_file_path", None)
+    try:
+        return audio_duration(temporary_path() if temporary_path else file)
+    except ExtractionError as exc:
+        raise UnsupportedFileType(exc.message) from exc
+    finally:
+        file.seek(0)
+
+
+def _same_upload(owner, sha256: str, size: int) -> UploadedFile | None:
+    return UploadedFile.objects.filter(**owner_fields(owner), sha256=sha256, file_size=size).first()
+
+
+def _check_storage(workspace: Workspace, size: int) -> None:
+    limit = settings.STORAGE_LIMIT_BYTES
+    used = UploadedFile.objects.filter(workspace=workspace).aggregate(total=Sum("file_size"))["total"] or 0
+    if used + size > limit:
+        raise LimitExceeded(
+            f"The workspace stores {used / 1e6:.1f} MB of uploads; this {size / 1e6:.1f} MB file would pass its "
+            f"limit of {limit / 1e6:.1f} MB. Delete sources whose files are no longer needed.",
+            details={"limit": "storageLimit", "value": limit, "storageUsed": used, "fileSize": size},
+        )
 
 
 def _safe_file_name(name: str, kind: str) -> str:

@@ -19,6 +19,7 @@ from django.db import transaction
 
 from knowledge import pipeline, source_states, webhooks
 from knowledge.pipeline import Outcome, Result
+from knowledge.upload_cleanup import uploads_expire_unattached  # noqa: F401  (so the worker registers it)
 
 RETRY_BASE_SECONDS = 5
 RETRY_MAX_SECONDS = 300

@@ -22,6 +22,8 @@ class UsageSerializer(serializers.Serializer):
     mindsLimit = serializers.IntegerField()
     sourcesUsed = serializers.IntegerField()
     sourcesLimit = serializers.IntegerField()
+    storageUsed = serializers.IntegerField(help_text="Bytes of the workspace's uploads.")
+    storageLimit = serializers.IntegerField(help_text="STORAGE_LIMIT_BYTES.")
 
 
 class MindListApi(WorkspaceApiView):

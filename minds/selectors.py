@@ -2,7 +2,8 @@
 
 from datetime import timedelta
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.conf import settings
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -108,14 +109,29 @@ def mind_publish_warning(*, mind: Mind) -> str | None:
     return None
 
 
+def _reverse_sum(model, relation: str, column: str) -> Coalesce:
+    """Like `_reverse_count`: the sum of a column of a reverse relation (the bytes of a workspace's uploads)."""
+    field = model._meta.get_field(relation)
+    rows = (
+        field.related_model.objects.filter(**{field.field.name: OuterRef("pk")})
+        .order_by()
+        .values(field.field.name)
+        .annotate(total=Sum(column))
+        .values("total")
+    )
+    return Coalesce(Subquery(rows), 0)
+
+
 def workspace_usage(*, workspace: Workspace) -> dict:
-    # Both counts in one round trip.
+    # The counts and the stored bytes in one round trip.
     counts = (
         Workspace.objects.filter(pk=workspace.pk)
         .annotate(
-            minds_used=_reverse_count(Workspace, "minds"), sources_used=_reverse_count(Workspace, "sources")
+            minds_used=_reverse_count(Workspace, "minds"),
+            sources_used=_reverse_count(Workspace, "sources"),
+            storage_used=_reverse_sum(Workspace, "uploads", "file_size"),
         )
-        .values("minds_used", "sources_used")
+        .values("minds_used", "sources_used", "storage_used")
         .get()
     )
     return {
@@ -123,6 +139,8 @@ def workspace_usage(*, workspace: Workspace) -> dict:
         "mindsLimit": workspace.effective_minds_limit,
         "sourcesUsed": counts["sources_used"],
         "sourcesLimit": workspace.effective_sources_limit,
+        "storageUsed": counts["storage_used"],
+        "storageLimit": settings.STORAGE_LIMIT_BYTES,
     }
 
 

@@ -170,3 +170,46 @@ def mojibake_text() -> bytes:
             line.replace(" ", "\u00a0", 2).replace("striker", "stri\u00adker").replace("ball", "ball\u200b")
         )
     return ("\r\n".join(lines) + "\x0c\r\n").encode("utf-8")
+
+
+def tone_wav(seconds: float = 1.0, rate: int = 16000, frames: int | None = None) -> bytes:
+    """A mono 16-bit WAV of a 440 Hz tone, written with the stdlib as a recorder would; `frames=0` gives a valid
+    header with no samples."""
+    import math
+    import struct
+    import wave
+
+    count = int(seconds * rate) if frames is None else frames
+    samples = b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate))) for i in range(count)
+    )
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        writer.writeframes(samples)
+    return buffer.getvalue()
+
+
+def tone_mp3(seconds: float = 1.0, rate: int = 16000) -> bytes:
+    """An MP3 of a 440 Hz tone, encoded by LAME through PyAV (which faster-whisper brings)."""
+    import av
+    import numpy as np
+
+    count = int(seconds * rate)
+    samples = (np.sin(2 * np.pi * 440 * np.arange(count) / rate) * 8000).astype(np.int16).reshape(1, -1)
+    frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+    frame.sample_rate = rate
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp3") as container:
+        stream = container.add_stream("libmp3lame", rate=rate)
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+def zeros_behind_id3(size: int) -> bytes:
+    """An ID3v2 tag header followed by zeros: the magic bytes of an MP3 and no audio at all."""
+    header = b"ID3\x03\x00\x00\x00\x00\x00\x00"
+    return header + bytes(size - len(header))

@@ -181,7 +181,17 @@ def test_an_upload_file_url_points_at_its_collection_and_only_works_there(api, m
     )
     assert uploaded.status_code == 201, uploaded.json()
     data = uploaded.json()
-    assert set(data) == {"status", "fileId", "fileUrl", "fileName", "mimeType", "fileSize", "category"}
+    assert set(data) == {
+        "status",
+        "fileId",
+        "fileUrl",
+        "fileName",
+        "mimeType",
+        "fileSize",
+        "category",
+        "deduplicated",
+        "durationSeconds",
+    }
     assert data["fileUrl"].endswith(f"/api/v1/collections/{collection.id}/knowledge/files/{data['fileId']}")
     download = api.get(f"{knowledge(collection)}/files/{data['fileId']}")
     assert (

