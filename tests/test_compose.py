@@ -65,3 +65,13 @@ def test_environment_names_settings_that_exist():
 def test_dockerfile_installs_cpu_torch_and_the_project():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "torch==2.13.0" in dockerfile and "pip install ." in dockerfile
+
+
+def test_compose_passes_the_start_up_checks_with_debug_off():
+    # `migrate` runs the system checks: the compose default key is not the refused development key (minds.E001),
+    # and nothing marks the containers as a development run.
+    env = SERVICES["web"]["environment"]
+    assert env["DJANGO_DEBUG"] == "0" and "MINDS_DEV_RUN" not in env
+    default_key = re.fullmatch(r"\$\{DJANGO_SECRET_KEY:-(.+)\}", env["DJANGO_SECRET_KEY"]).group(1)
+    assert default_key != settings.DEV_SECRET_KEY
+    assert env["SECURE_HSTS_SECONDS"] == "${SECURE_HSTS_SECONDS:-0}"  # HSTS off unless asked for
