@@ -1,13 +1,15 @@
 """Guards that run before any view, and the HEAD rule that runs after every one.
 
 Everything under /api/ and the public chat's JSON endpoints answers in the error envelope, even when the request
-never reaches a view: oversized bodies, NUL characters in the URL (PostgreSQL cannot compare text holding them, so
-a lookup would raise), and CSRF failures (see `csrf_failure`).
+never reaches a view: oversized bodies, chunked bodies the server cannot read, NUL characters in the URL
+(PostgreSQL cannot compare text holding them, so a lookup would raise), and CSRF failures (see `csrf_failure`).
 """
 
 import re
+import tempfile
 
 from django.conf import settings
+from django.core.handlers.wsgi import LimitedStream
 from django.views.csrf import csrf_failure as django_csrf_failure
 
 from config.api.exception_handler import error_json_response
@@ -26,7 +28,7 @@ class ApiRequestGuardMiddleware:
 
     def __call__(self, request):
         if answers_in_json(request.path):
-            refusal = self._nul_in_url(request) or self._too_big(request)
+            refusal = self._nul_in_url(request) or self._chunked(request) or self._too_big(request)
             if refusal:
                 return refusal
         return self.get_response(request)
@@ -39,21 +41,55 @@ class ApiRequestGuardMiddleware:
         return None
 
     @staticmethod
+    def _chunked(request):
+        """A `Transfer-Encoding: chunked` body has no Content-Length, and Django reads a body only up to that
+        length: it would see an empty body and act on it. Read it when the server has decoded it (gunicorn says so
+        with `wsgi.input_terminated`), within the same size limits, or refuse it with 411 (runserver, wsgiref)."""
+        if "chunked" not in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return None
+        if not request.environ.get("wsgi.input_terminated"):
+            return error_json_response(
+                411,
+                "length_required",
+                "This server cannot read a chunked request body: send a Content-Length.",
+            )
+        limit, code = _body_limit(request)
+        # Spooled: a chunked upload of hundreds of MB goes to a temporary file, not to memory.
+        body = tempfile.SpooledTemporaryFile(max_size=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        source = request.environ["wsgi.input"]
+        length = 0
+        while block := source.read(min(64 * 1024, limit + 1 - length)):
+            length += len(block)
+            if length > limit:
+                body.close()
+                return _too_large(limit, code)
+            body.write(block)
+        body.seek(0)
+        request._stream = LimitedStream(body, length)
+        request.META["CONTENT_LENGTH"] = str(length)
+        return None
+
+    @staticmethod
     def _too_big(request):
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return error_json_response(400, "malformed_request", "Content-Length is not a number.")
-        is_multipart = request.content_type == "multipart/form-data"
-        limit = (
-            settings.MAX_AUDIO_BYTES + 1024 * 1024 if is_multipart else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        )
-        if length > limit:
-            code = "file_too_large" if is_multipart else "payload_too_large"
-            return error_json_response(
-                413, code, f"The request body is larger than the {limit} bytes allowed.", {"maxBytes": limit}
-            )
-        return None
+        limit, code = _body_limit(request)
+        return _too_large(limit, code) if length > limit else None
+
+
+def _body_limit(request) -> tuple[int, str]:
+    """The bytes a request body may have, and the code of the refusal past them."""
+    if request.content_type == "multipart/form-data":
+        return settings.MAX_AUDIO_BYTES + 1024 * 1024, "file_too_large"
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE, "payload_too_large"
+
+
+def _too_large(limit: int, code: str):
+    return error_json_response(
+        413, code, f"The request body is larger than the {limit} bytes allowed.", {"maxBytes": limit}
+    )
 
 
 class HeadWithoutBodyMiddleware:
