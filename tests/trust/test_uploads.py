@@ -14,7 +14,7 @@ from django.utils import timezone
 from knowledge.models import Collection, Source, UploadedFile
 from knowledge.upload_cleanup import uploads_expire_unattached
 from minds.models import Mind
-from tests.helpers import KeyedClient, assert_error, make_key
+from tests.helpers import KeyedClient, assert_error, make_key, wait_for
 from tests.realfiles import tone_mp3, tone_wav, zeros_behind_id3
 
 pytestmark = pytest.mark.django_db
@@ -180,3 +180,27 @@ def test_cleanup_deletes_old_unattached_uploads_and_their_files_only(
     )
     assert Source.objects.get(id=created.json()["source"]["id"]).upload_id == attached["fileId"]
     assert uploads_expire_unattached() == 0  # nothing more to do: running it again changes nothing
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_beat_entry_runs_the_cleanup_in_the_real_worker(api, mind, settings, celery_worker):
+    from config.celery import app
+
+    entry = next(
+        e
+        for e in settings.CELERY_BEAT_SCHEDULE.values()
+        if e["task"] == "knowledge.uploads_expire_unattached"
+    )
+    assert entry["schedule"] <= 3600
+    old = api.upload(upload_path(mind), "old.txt", b"An upload nobody used.").json()
+    UploadedFile.objects.filter(id=old["fileId"]).update(created_at=timezone.now() - timedelta(days=2))
+    name = UploadedFile.objects.get(id=old["fileId"]).file.name
+
+    app.send_task(entry["task"])  # what beat sends on schedule
+    wait_for(
+        lambda: (
+            not UploadedFile.objects.filter(id=old["fileId"]).exists() and not default_storage.exists(name)
+        ),
+        timeout=60,
+        what=f"the worker to expire the upload ({celery_worker.log_text()[-500:]})",
+    )
