@@ -270,6 +270,11 @@ CHUNK_OVERLAP_TOKENS = env_int("CHUNK_OVERLAP_TOKENS", 60)
 WHISPER_MODEL = env("WHISPER_MODEL", "")  # empty: the packaged tiny.en
 SOURCE_PROCESSING_DEADLINE_SECONDS = env_int("SOURCE_PROCESSING_DEADLINE_SECONDS", 1800)
 SOURCE_MAX_ATTEMPTS = env_int("SOURCE_MAX_ATTEMPTS", 3)
+# A claim's lease: the process working on a source renews it every SOURCE_HEARTBEAT_SECONDS; a claimant silent
+# for SOURCE_LEASE_SECONDS is taken for dead, and its source is taken over (knowledge/source_states.py). The
+# heartbeat stays well under the lease, so a slow database or a missed renewal never lets a live claim lapse.
+SOURCE_LEASE_SECONDS = env_float("SOURCE_LEASE_SECONDS", 60)
+SOURCE_HEARTBEAT_SECONDS = env_float("SOURCE_HEARTBEAT_SECONDS", 15)
 FETCH_MAX_BYTES = env_int("FETCH_MAX_BYTES", 50 * 1024 * 1024)
 FETCH_TIMEOUT_SECONDS = env_float("FETCH_TIMEOUT_SECONDS", 20)
 # A links(<url>) page of a collection adds at most this many of the pages it links to (knowledge/links.py).

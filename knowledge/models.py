@@ -167,12 +167,17 @@ class Source(models.Model):
     failed_at = models.DateTimeField(null=True, blank=True)
     # The sweeper re-queues or fails an unfinished source past this time.
     deadline_at = models.DateTimeField(null=True, blank=True)
+    # The claim's lease, renewed by the working process (knowledge/source_states.py): once it has passed, the
+    # claimant is taken for dead and a redelivered task or the sweeper takes the source over. Null while no process
+    # works on a busy source (handed to transcription, waiting in its queue: the deadline guards that wait).
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["mind", "status"], name="source_mind_status"),
             models.Index(fields=["status", "deadline_at"], name="source_status_deadline"),
+            models.Index(fields=["status", "lease_expires_at"], name="source_status_lease"),
             models.Index(fields=["mind", "normalized_url"], name="source_mind_url"),
             models.Index(fields=["mind", "content_hash"], name="source_mind_hash"),
             models.Index(fields=["collection", "status"], name="source_collection_status"),

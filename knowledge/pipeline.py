@@ -12,6 +12,7 @@ import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
@@ -31,10 +32,12 @@ from knowledge.models import Source
 from knowledge.source_creation import source_owner
 from knowledge.source_states import (
     Claim,
+    lease_kept,
     source_claim,
     source_claim_for_transcription,
     source_fail,
     source_hand_to_transcription,
+    source_lease_expires_at,
     source_metadata_update,
     source_release_for_retry,
 )
@@ -64,6 +67,8 @@ class Outcome:
     claim: Claim | None = None  # NEEDS_TRANSCRIPTION: the claim the transcription stage continues
     attempts: int = 0  # RETRY_LATER: the attempts made so far, for the backoff
     linked_source_ids: tuple[str, ...] = ()  # READY: sources a links() page added, to queue
+    # NOT_CLAIMED while a live lease holds the source: when to look again, in case its claimant dies.
+    lease_expires_at: datetime | None = None
 
 
 class ClaimLost(Exception):
@@ -74,7 +79,7 @@ def source_process(source_id: str) -> Outcome:
     """The processing stage: claim, obtain the text (or hand audio to transcription), index."""
     claim = source_claim(source_id)
     if claim is None:
-        return Outcome(Result.NOT_CLAIMED, source_id)
+        return Outcome(Result.NOT_CLAIMED, source_id, lease_expires_at=source_lease_expires_at(source_id))
     source = Source.objects.select_related("upload").filter(id=source_id).first()
     if source is None:
         return Outcome(Result.LOST_CLAIM, source_id)
@@ -85,7 +90,10 @@ def source_transcribe(source_id: str, claimed_at: str) -> Outcome:
     """The transcription stage, for a source the processing stage handed over with its claim."""
     claim = source_claim_for_transcription(source_id, claimed_at)
     if claim is None:
-        return Outcome(Result.NOT_CLAIMED, source_id)
+        handed = Claim(source_id, datetime.fromisoformat(claimed_at))
+        return Outcome(
+            Result.NOT_CLAIMED, source_id, lease_expires_at=source_lease_expires_at(source_id, handed)
+        )
     source = Source.objects.select_related("upload").filter(id=source_id).first()
     if source is None:
         return Outcome(Result.LOST_CLAIM, source_id)
@@ -108,9 +116,14 @@ def _transcribe(claim: Claim, source: Source) -> Outcome:
 
 
 def _run_stage(stage: Callable[[Claim, Source], Outcome], claim: Claim, source: Source) -> Outcome:
-    """Turns every failure of a stage into the source's final state; only transient ones are retried."""
+    """Turns every failure of a stage into the source's final state; only transient ones are retried.
+
+    The claim's lease is renewed for the whole stage (extraction, transcription, embedding, the chunk swap): while
+    it runs, a redelivered task or the sweeper leaves the source alone; once its process dies, they take over
+    within SOURCE_LEASE_SECONDS."""
     try:
-        return stage(claim, source)
+        with lease_kept(claim):
+            return stage(claim, source)
     except ClaimLost:
         return Outcome(Result.LOST_CLAIM, claim.source_id)
     except ExtractionError as exc:

@@ -6,9 +6,13 @@ what follows (the transcription stage, a retry after a backoff, the webhook of a
 
 Queues (config.settings.CELERY_TASK_ROUTES): processing on `ingestion`, speech-to-text on `transcription`,
 webhook deliveries on `webhooks`, so a long podcast never holds up documents and a slow receiver never holds up
-either. `acks_late` + `reject_on_worker_lost` put the task of a killed worker back in its queue: a transcription
-resumes under the claim it was handed; a processing task finds its source still claimed until the deadline and
-leaves it to the sweeper (every minute), which takes over busy sources whose deadline has passed.
+either. `acks_late` + `reject_on_worker_lost` put the task of a killed worker back in its queue at once. The
+redelivered task finds the source still under the dead run's lease (knowledge/source_states.py), so it tries
+again when that lease expires (SOURCE_LEASE_SECONDS after the last heartbeat) and then takes the source over:
+a transcription resumes under the claim it was handed, a processing task claims the source anew. A task whose
+source is held by a live run keeps looking only while that run renews its lease, so the work is never started
+twice. When the whole worker died, its message comes back only after the visibility timeout: the sweeper (every
+minute) takes over busy sources whose lease expired, or, as the last resort, whose deadline passed.
 """
 
 from dataclasses import asdict
@@ -16,6 +20,7 @@ from dataclasses import asdict
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from knowledge import pipeline, source_states, webhooks
 from knowledge.pipeline import Outcome, Result
@@ -23,6 +28,7 @@ from knowledge.upload_cleanup import uploads_expire_unattached  # noqa: F401  (s
 
 RETRY_BASE_SECONDS = 5
 RETRY_MAX_SECONDS = 300
+LEASE_MARGIN_SECONDS = 1
 # The ingestion stages run longer than the global limits allow (config/settings.py explains the numbers).
 STAGE_TIME_LIMITS = {
     "soft_time_limit": settings.SOURCE_STAGE_TIME_LIMIT_SECONDS,
@@ -39,18 +45,30 @@ def retry_backoff(attempts: int) -> int:
     return min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
 
 
+def lease_wait(outcome: Outcome) -> float | None:
+    """Seconds until the live lease that kept this task from its source expires (a moment after, so the claim
+    finds it expired), or None when no live run holds the source (finished, or its claim was lost)."""
+    if outcome.result is not Result.NOT_CLAIMED or outcome.lease_expires_at is None:
+        return None
+    return max((outcome.lease_expires_at - timezone.now()).total_seconds(), 0) + LEASE_MARGIN_SECONDS
+
+
 @shared_task(name="knowledge.source_process", bind=True, max_retries=None, **STAGE_TIME_LIMITS)
 def source_process(self, source_id: str) -> str:
     outcome = pipeline.source_process(source_id)
     if outcome.result is Result.RETRY_LATER:
         raise self.retry(countdown=retry_backoff(outcome.attempts))
+    if (wait := lease_wait(outcome)) is not None:
+        raise self.retry(countdown=wait)
     _follow_up(outcome)
     return outcome.result.value
 
 
-@shared_task(name="knowledge.source_transcribe", **STAGE_TIME_LIMITS)
-def source_transcribe(source_id: str, claimed_at: str) -> str:
+@shared_task(name="knowledge.source_transcribe", bind=True, max_retries=None, **STAGE_TIME_LIMITS)
+def source_transcribe(self, source_id: str, claimed_at: str) -> str:
     outcome = pipeline.source_transcribe(source_id, claimed_at)
+    if (wait := lease_wait(outcome)) is not None:
+        raise self.retry(countdown=wait)
     if outcome.result is Result.RETRY_LATER:
         # The source went back to pending: the whole source is processed again, fetching the audio anew.
         source_process.apply_async((source_id,), countdown=retry_backoff(outcome.attempts))

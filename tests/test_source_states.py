@@ -11,6 +11,8 @@ from knowledge.source_states import (
     source_claim_for_transcription,
     source_fail,
     source_hand_to_transcription,
+    source_lease_expires_at,
+    source_lease_renew,
     source_mark_ready,
     source_metadata_update,
     source_release_for_retry,
@@ -42,6 +44,7 @@ TRANSITIONS = {
     "release_for_retry": lambda claim: source_release_for_retry(claim, "Retrying: timed out."),
     "hand_to_transcription": source_hand_to_transcription,
     "metadata_update": lambda claim: source_metadata_update(claim, {"episodeTitle": "Chapter one"}),
+    "lease_renew": source_lease_renew,
     "mark_ready": lambda claim: source_mark_ready(
         claim,
         chunk_count=3,
@@ -61,6 +64,21 @@ def reclaimed(source_id: str) -> None:
     assert source_claim(source_id) is not None
 
 
+def lease_expired(source_id: str) -> None:
+    Source.objects.filter(id=source_id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+
+def reclaimed_after_lease(source_id: str) -> None:
+    """The claimant died (no heartbeat): well before the deadline, another worker claimed the source."""
+    lease_expired(source_id)
+    assert source_claim(source_id) is not None
+
+
+def swept_after_lease(source_id: str) -> None:
+    lease_expired(source_id)
+    assert sources_sweep().requeued == [source_id]
+
+
 def swept(source_id: str) -> None:
     """The run hung past its deadline and the sweeper put the source back to pending."""
     past_deadline(source_id)
@@ -71,7 +89,7 @@ def deleted(source_id: str) -> None:
     Source.objects.filter(id=source_id).delete()
 
 
-@pytest.mark.parametrize("takeover", [reclaimed, swept, deleted])
+@pytest.mark.parametrize("takeover", [reclaimed, swept, reclaimed_after_lease, swept_after_lease, deleted])
 @pytest.mark.parametrize("transition", TRANSITIONS)
 def test_a_transition_of_a_lost_claim_changes_nothing(source, transition, takeover):
     stale = source_claim(source.id)
@@ -142,3 +160,50 @@ def test_sweep_resends_pending_work_whose_message_was_lost(source, settings):
     assert sources_sweep().resent == [source.id]
     assert row(source.id)["queued_at"] > long_ago
     assert sources_sweep().resent == []  # queued again just now: not stale any more
+
+
+def test_claim_takes_the_lease_and_takes_over_a_busy_source_once_its_lease_expired(source, settings):
+    settings.SOURCE_LEASE_SECONDS = 60
+    first = source_claim(source.id)
+    leased = row(source.id)["lease_expires_at"]
+    assert leased - first.started_at == timedelta(seconds=60)
+    assert source_claim(source.id) is None and sources_sweep().requeued == []  # a live claimant: left alone
+    assert source_lease_expires_at(source.id) == leased  # when a redelivered task should look again
+    lease_expired(source.id)  # the deadline is 30 minutes away: the lease alone lets the claim take over
+    second = source_claim(source.id)
+    assert second is not None and row(source.id)["attempts"] == 2
+    assert source_lease_renew(first) is False and source_lease_renew(second) is True
+
+
+def test_lease_renewal_extends_the_lease_of_the_claim_that_owns_the_source(source, settings):
+    settings.SOURCE_LEASE_SECONDS = 5
+    claim = source_claim(source.id)
+    before = row(source.id)["lease_expires_at"]
+    settings.SOURCE_LEASE_SECONDS = 60
+    assert source_lease_renew(claim) is True and row(source.id)["lease_expires_at"] > before
+
+
+def test_sweep_takes_over_a_source_whose_lease_expired_counting_attempts(source, settings):
+    settings.SOURCE_MAX_ATTEMPTS = 2
+    source_claim(source.id)
+    lease_expired(source.id)
+    assert sources_sweep().requeued == [source.id]
+    requeued = row(source.id)
+    assert requeued["status"] == "pending" and requeued["lease_expires_at"] is None
+    source_claim(source.id)
+    lease_expired(source.id)
+    assert sources_sweep().failed == [source.id]  # the last attempt's claimant died too
+    assert row(source.id)["error_code"] == "processing_timeout"
+
+
+def test_a_source_waiting_for_transcription_holds_no_lease_and_its_stage_takes_it_once(source):
+    claim = source_claim(source.id)
+    stamp = claim.started_at.isoformat()
+    assert source_hand_to_transcription(claim)
+    assert row(source.id)["lease_expires_at"] is None  # waiting in the queue: only the deadline guards it
+    assert source_claim(source.id) is None and sources_sweep().requeued == []
+    assert source_claim_for_transcription(source.id, stamp) == claim
+    assert row(source.id)["lease_expires_at"] is not None
+    assert source_claim_for_transcription(source.id, stamp) is None  # a second delivery: the lease is live
+    lease_expired(source.id)
+    assert source_claim_for_transcription(source.id, stamp) == claim  # its transcriber died: resume

@@ -1,9 +1,10 @@
 """A worker killed with SIGKILL mid-source does not leave the source stuck in `processing`.
 
 The source's task is in flight (the worker is blocked fetching a slow page) when the whole worker process group
-is killed. The source stays `processing` with a deadline; once the deadline has passed, the sweeper (the
-periodic `knowledge.sources_sweep_stuck` task, run here by a real worker) puts it back to `pending` and queues it
-again, and a fresh worker takes it to `ready` — once, without duplicated chunks. A stage that hangs is stopped
+is killed. The source stays `processing` under a lease nobody renews any more; once the lease has expired (long
+before the deadline), the sweeper (the periodic `knowledge.sources_sweep_stuck` task, run here by a real worker)
+puts it back to `pending` and queues it again, and a fresh worker takes it to `ready` — once, without duplicated
+chunks. (tests/trust/test_crash_recovery.py runs the same with a short lease, and the redelivery path.) A stage that hangs is stopped
 at its soft time limit instead: the source fails with `processing_timeout` and the worker takes the next one.
 """
 
@@ -56,14 +57,16 @@ def test_killed_worker_source_is_swept_and_finished_once(api, workspace, celery_
         celery_worker.kill()  # SIGKILL, mid-fetch: nothing gets to clean up
         release.set()
         source = Source.objects.get(id=source_id)
-        assert source.status == "processing" and source.attempts == 1 and source.deadline_at is not None
+        assert source.status == "processing" and source.attempts == 1 and source.lease_expires_at is not None
 
-        # Before the deadline the sweeper leaves a busy source alone (it may still be working).
+        # While its lease runs the sweeper leaves a busy source alone (its claimant may still be working).
         celery_worker.start()
-        assert sweep().requeued == [] and Source.objects.get(id=source_id).status == "processing"
+        assert sweep(now=source.lease_expires_at - timedelta(seconds=1)).requeued == []
+        assert Source.objects.get(id=source_id).status == "processing"
 
-        # Time passes beyond the deadline; the periodic sweep (run by the real worker) recovers the source.
-        Source.objects.filter(id=source_id).update(deadline_at=timezone.now() - timedelta(seconds=1))
+        # Time passes beyond the lease (not the deadline); the periodic sweep (run by the real worker) recovers it.
+        assert source.deadline_at > timezone.now() + timedelta(minutes=20)
+        Source.objects.filter(id=source_id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
         sources_sweep_stuck.delay()
         wait_for(
             lambda: Source.objects.get(id=source_id).status == "ready",
