@@ -38,6 +38,8 @@ def responses(workspace, published):
         "openapi": anon.get("/api/v1/openapi.json"),
         "public page": anon.get(f"/m/{published.slug}"),
         "public 404": anon.get("/m/nobody-here"),
+        "public chat 404": anon.post("/m/nobody-here/chat", "{}", content_type="application/json"),
+        "api 405": api.put("/api/v1/auth/verify", {}),
         "html 404": anon.get("/no/such/page"),
         "admin login": anon.get("/admin/login/"),
         "admin index": admin.get("/admin/"),
