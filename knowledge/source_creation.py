@@ -195,6 +195,14 @@ def source_insert(*, owner: Owner, fields: dict) -> Source:
         if locked is None:
             raise NotFound(f"The {owner_word(owner)} no longer exists.")
         _check_limits_and_duplicates(owner=locked, fields=fields)
+        # The upload was found before the lock: hold its row now, so the expiry of unattached uploads
+        # (knowledge/upload_cleanup.py, which skips locked rows) cannot delete it under the new source.
+        upload = fields.get("upload")
+        if upload is not None and not UploadedFile.objects.select_for_update().filter(pk=upload.pk).exists():
+            raise ValidationFailed(
+                "The uploaded file has expired or was deleted; upload it again.",
+                details={"fields": {"fileUrl": [f"Not a file uploaded to this {owner_word(owner)}."]}},
+            )
         source = Source.objects.create(
             workspace_id=locked.workspace_id, **owner_fields(locked), queued_at=timezone.now(), **fields
         )

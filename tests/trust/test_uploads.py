@@ -204,3 +204,15 @@ def test_the_beat_entry_runs_the_cleanup_in_the_real_worker(api, mind, settings,
         timeout=60,
         what=f"the worker to expire the upload ({celery_worker.log_text()[-500:]})",
     )
+
+
+def test_an_upload_expired_between_the_check_and_the_insert_is_a_400_not_a_500(api, mind):
+    from config.api.errors import ValidationFailed
+    from knowledge.source_creation import source_fields, source_insert
+
+    data = api.upload(upload_path(mind), "notes.txt", b"Notes about to expire.").json()
+    fields = source_fields(owner=mind, kind="document", file_url=data["fileUrl"])
+    UploadedFile.objects.filter(id=data["fileId"]).delete()  # the cleanup ran in between
+    with pytest.raises(ValidationFailed, match="expired"):
+        source_insert(owner=mind, fields=fields)
+    assert not Source.objects.exists()
