@@ -3,7 +3,7 @@
 import io
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from conversations.models import Conversation
 from knowledge.models import Collection, Source
@@ -347,3 +347,15 @@ def test_collection_ids_are_shown_and_accepted_back_only_unchanged(api, workspac
     assert "PUT /api/v1/minds/{id}/collections" in body["details"]["fields"]["collectionIds"][0]
     assert Mind.objects.get(id=mind["id"]).name == "Reader 2"
     assert list(Mind.objects.get(id=mind["id"]).collections.values_list("id", flat=True)) == [manuals.id]
+
+
+def test_operator_commands_refuse_a_slug_two_workspaces_use(api, other_api, tmp_path):
+    for client in (api, other_api):
+        assert client.post("/api/v1/minds", {"name": "Support", "slug": "support"}).status_code == 201
+    for command in (("ask", "--mind", "support", "hello?"), ("ingest", "--mind", "support", str(tmp_path))):
+        with pytest.raises(CommandError, match="Several workspaces have a mind with slug 'support'"):
+            call_command(*command)
+    # Its id names it.
+    mind_id = Mind.objects.filter(slug="support").first().id
+    with pytest.raises(CommandError, match="No files found"):
+        call_command("ingest", "--mind", mind_id, str(tmp_path))

@@ -15,10 +15,11 @@ class Command(BaseCommand):
         parser.add_argument("question")
 
     def handle(self, *args, **options):
-        mind = (
-            Mind.objects.filter(slug=options["mind"]).first()
-            or Mind.objects.filter(id=options["mind"]).first()
-        )
+        # Slugs are unique per workspace only: a slug two workspaces use names no single mind.
+        by_slug = list(Mind.objects.filter(slug=options["mind"])[:2])
+        if len(by_slug) > 1:
+            raise CommandError(f"Several workspaces have a mind with slug {options['mind']!r}: pass its id.")
+        mind = (by_slug or [None])[0] or Mind.objects.filter(id=options["mind"]).first()
         if mind is None:
             raise CommandError(f"No mind with slug or id {options['mind']!r}.")
         try:
