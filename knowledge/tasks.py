@@ -45,10 +45,13 @@ def retry_backoff(attempts: int) -> int:
     return min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
 
 
-def lease_wait(outcome: Outcome) -> float | None:
+def lease_wait(outcome: Outcome, *, eager: bool = False) -> float | None:
     """Seconds until the live lease that kept this task from its source expires (a moment after, so the claim
-    finds it expired), or None when no live run holds the source (finished, or its claim was lost)."""
-    if outcome.result is not Result.NOT_CLAIMED or outcome.lease_expires_at is None:
+    finds it expired), or None when no live run holds the source (finished, or its claim was lost).
+
+    None as well for a task run in-process (`apply()`): Celery would run its retry again at once, not after the
+    wait, over and over while the lease lives."""
+    if eager or outcome.result is not Result.NOT_CLAIMED or outcome.lease_expires_at is None:
         return None
     return max((outcome.lease_expires_at - timezone.now()).total_seconds(), 0) + LEASE_MARGIN_SECONDS
 
@@ -58,7 +61,7 @@ def source_process(self, source_id: str) -> str:
     outcome = pipeline.source_process(source_id)
     if outcome.result is Result.RETRY_LATER:
         raise self.retry(countdown=retry_backoff(outcome.attempts))
-    if (wait := lease_wait(outcome)) is not None:
+    if (wait := lease_wait(outcome, eager=self.request.is_eager)) is not None:
         raise self.retry(countdown=wait)
     _follow_up(outcome)
     return outcome.result.value
@@ -67,7 +70,7 @@ def source_process(self, source_id: str) -> str:
 @shared_task(name="knowledge.source_transcribe", bind=True, max_retries=None, **STAGE_TIME_LIMITS)
 def source_transcribe(self, source_id: str, claimed_at: str) -> str:
     outcome = pipeline.source_transcribe(source_id, claimed_at)
-    if (wait := lease_wait(outcome)) is not None:
+    if (wait := lease_wait(outcome, eager=self.request.is_eager)) is not None:
         raise self.retry(countdown=wait)
     if outcome.result is Result.RETRY_LATER:
         # The source went back to pending: the whole source is processed again, fetching the audio anew.

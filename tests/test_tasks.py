@@ -8,8 +8,10 @@ import pytest
 from django.conf import settings as django_settings
 
 from config.celery import app
-from knowledge import tasks, webhooks
+from knowledge import pipeline, tasks, webhooks
 from knowledge.models import Source
+from knowledge.pipeline import Result
+from knowledge.source_states import source_claim
 from minds.models import Mind
 from tests.fakesite import FakeSite
 
@@ -88,3 +90,19 @@ def test_a_transcription_that_keeps_failing_transiently_waits_longer_each_time(
     assert retries == [((source.id,), 5), ((source.id,), 10)]
     source.refresh_from_db()
     assert source.status == "failed" and source.error_code == "fetch_failed" and source.attempts == 3
+
+
+@pytest.mark.django_db
+def test_a_task_that_finds_a_live_lease_waits_for_it_to_expire(workspace, settings):
+    settings.SOURCE_LEASE_SECONDS = 30
+    mind = Mind.objects.create(workspace=workspace, name="Keeper", slug="keeper-lease-wait")
+    source = Source.objects.create(workspace=workspace, mind=mind, type="text", name="t", content="x")
+    assert source_claim(source.id) is not None  # a live run holds the source
+    outcome = pipeline.source_process(source.id)
+    assert outcome.result is Result.NOT_CLAIMED
+    assert 29 < tasks.lease_wait(outcome) <= 30 + tasks.LEASE_MARGIN_SECONDS  # look again once it may be dead
+    assert tasks.lease_wait(outcome, eager=True) is None
+    # Run in-process, the task does not retry (Celery would retry at once, again and again): it gives up.
+    assert tasks.source_process.apply((source.id,)).get() == "not-claimed"
+    Source.objects.filter(id=source.id).update(status="ready")
+    assert tasks.lease_wait(pipeline.source_process(source.id)) is None  # finished: nothing to wait for
