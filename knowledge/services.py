@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile as DjangoUploadedFile
 from django.db import transaction
 from django.db.models import QuerySet, Sum
@@ -36,6 +35,7 @@ from knowledge.source_creation import (
     source_insert,
 )
 from knowledge.tasks import source_process
+from knowledge.upload_cleanup import upload_file_delete
 from minds.models import Mind
 
 HEAD_BYTES = 8192
@@ -113,10 +113,10 @@ def upload_store(
                 _check_storage(locked.workspace, file.size)
                 upload.save()
     except Exception:
-        default_storage.delete(upload.file.name)
+        upload_file_delete(upload.file.name)
         raise
     if existing is not None:
-        default_storage.delete(upload.file.name)  # a concurrent request stored these bytes first
+        upload_file_delete(upload.file.name)  # a concurrent request stored these bytes first
         return StoredUpload(existing, True, duration)
     return StoredUpload(upload, False, duration)
 
@@ -249,7 +249,7 @@ def source_delete(*, source: Source) -> str:
         if upload is not None and not upload.sources.exists():
             name = upload.file.name
             upload.delete()
-            remove_file = lambda: default_storage.delete(name)  # noqa: E731
+            remove_file = lambda: upload_file_delete(name)  # noqa: E731
         transaction.on_commit(remove_file)
     return deleted_id
 
@@ -344,7 +344,7 @@ def collection_delete(*, collection: Collection) -> str:
         names = [name for name in collection.uploads.values_list("file", flat=True) if name]
         _collection_audit(collection, "delete")
         collection.delete()
-        transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+        transaction.on_commit(lambda: [upload_file_delete(name) for name in names])
     return collection_id
 
 

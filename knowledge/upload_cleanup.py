@@ -6,6 +6,7 @@ module so the worker registers it. An upload still used by a source is never exp
 from the upload's first arrival (a deduplicated upload of the same bytes returns the stored one, with its age).
 """
 
+import os
 from datetime import timedelta
 
 from celery import shared_task
@@ -52,4 +53,17 @@ def _expire_batch(cutoff) -> int:
 
 def _delete_files(names: list[str]) -> None:
     for name in names:
-        default_storage.delete(name)
+        upload_file_delete(name)
+
+
+def upload_file_delete(name: str) -> None:
+    """Deletes an upload's file and, on a local disk, the folder of its own it was stored in (upload_path gives
+    each upload one), so expired and refused uploads leave no empty folders behind."""
+    default_storage.delete(name)
+    try:
+        os.rmdir(os.path.dirname(default_storage.path(name)))
+    except (
+        NotImplementedError,
+        OSError,
+    ):  # remote storage has no folders; a folder still holding a file stays
+        pass

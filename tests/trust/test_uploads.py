@@ -150,8 +150,11 @@ def test_ten_identical_uploads_at_once_store_one_file_and_one_row(live_server, w
     assert sorted(r.status_code for r in responses) == [200] * 9 + [201], [r.text for r in responses]
     assert len({r.json()["fileUrl"] for r in responses}) == 1
     assert UploadedFile.objects.count() == 1
-    # The copies written by requests that lost the race were removed (their empty folders may stay).
+    # The copies written by requests that lost the race were removed, with their folders.
     assert stored_files(mind) == [UploadedFile.objects.get().file.name]
+    assert default_storage.listdir(f"uploads/{mind.workspace_id}/{mind.id}")[0] == [
+        UploadedFile.objects.get().id
+    ]
 
 
 def test_cleanup_deletes_old_unattached_uploads_and_their_files_only(
@@ -175,6 +178,7 @@ def test_cleanup_deletes_old_unattached_uploads_and_their_files_only(
 
     assert set(UploadedFile.objects.values_list("id", flat=True)) == {recent["fileId"], attached["fileId"]}
     assert not default_storage.exists(names[old["fileId"]])
+    assert old["fileId"] not in default_storage.listdir(f"uploads/{mind.workspace_id}/{mind.id}")[0]
     assert default_storage.exists(names[recent["fileId"]]) and default_storage.exists(
         names[attached["fileId"]]
     )
