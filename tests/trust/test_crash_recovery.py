@@ -34,7 +34,7 @@ from tests.fakesite import FakeSite
 from tests.helpers import wait_for
 from tests.worker import WorkerProcess
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 LEASE_SECONDS = 3
 LEASE_ENV = {
