@@ -165,6 +165,7 @@ class World:
     def _upload(self, url: str) -> str:
         response = self.owner.upload(url, "notes.txt", b"Plain notes about the lighthouse.\n", "text/plain")
         assert response.status_code == 201, response.json()
+        self.file_urls = [*getattr(self, "file_urls", []), response.json()["fileUrl"]]
         return str(response.json()["fileId"])
 
     def value(self, path: str, parameter: str) -> str:
@@ -402,3 +403,84 @@ def test_lists_do_not_show_another_workspace_or_another_mind(document, world):
     assert "Zebulon Marsh" in found.content.decode(), found.json()
     assert not leaks, "\n".join(leaks)
     assert listed >= 20
+
+
+def test_bodies_naming_another_workspaces_objects_reach_nothing(world):
+    """Ids in request bodies and fields (a model, an agent, a chat, a group, a file URL) are tenancy checks too: the
+    second workspace, acting on its own objects, names the first workspace's and gets a 4xx, and nothing of the
+    first workspace changes or becomes linked to the second's."""
+    intruder_workspace = make_workspace("Intruder")
+    intruder = KeyedClient(make_key(intruder_workspace, scopes="all"))
+    own_mind = intruder.post("/api/v1/minds", {"name": "Own"}).json()["mind"]["id"]
+    own_collection = intruder.post("/api/v1/collections", {"name": "Own docs"}).json()["collection"]["id"]
+    own_member = intruder.post("/api/v1/members", {"email": "eve@example.com"}).json()["member"]["id"]
+    own_group = intruder.post("/api/v1/groups", {"title": "Own staff"}).json()["group"]["id"]
+    mind_file_url, collection_file_url = world.file_urls
+    hello = [{"role": "user", "content": "Hello"}]
+    cases = [
+        ("post", "/api/v1/chat/completions", {"model": world.mind, "messages": hello}, 404),
+        ("post", "/api/chat", {"agentId": world.mind, "message": "Hello"}, 404),
+        ("post", "/api/chat", {"collectionId": world.collection, "message": "Hello"}, 404),
+        ("post", "/api/chat", {"chatId": world.conversation, "message": "Hello"}, 404),
+        ("post", "/api/agents", {"id": world.mind, "name": "Taken over"}, 404),
+        ("post", "/api/agents", {"name": "Reader", "collections": [world.collection]}, 400),
+        ("post", "/api/collections", {"id": world.collection, "name": "Taken over"}, 404),
+        (
+            "post",
+            f"/api/v1/minds/{own_mind}/chat",
+            {"message": "Hello", "conversationId": world.conversation},
+            404,
+        ),
+        ("put", f"/api/v1/minds/{own_mind}/collections", {"collectionIds": [world.collection]}, 400),
+        (
+            "patch",
+            f"/api/v1/minds/{own_mind}",
+            {"visibility": "groups", "allowedGroupIds": [world.group]},
+            400,
+        ),
+        ("patch", f"/api/v1/members/{own_member}", {"groupIds": [world.group]}, 400),
+        ("patch", f"/api/v1/groups/{own_group}", {"memberIds": [world.member]}, 400),
+        ("post", "/api/v1/groups", {"title": "Borrowed", "memberIds": [world.member]}, 400),
+        ("patch", f"/api/v2/users/{own_member}", {"groups": [world.group]}, 400),
+        (
+            "post",
+            "/api/v1/api-keys",
+            {"name": "Borrowed", "scopes": ["minds:read"], "mindIds": [world.mind]},
+            400,
+        ),
+        ("post", f"/api/v1/minds/{own_mind}/knowledge", {"type": "document", "fileUrl": mind_file_url}, 400),
+        (
+            "post",
+            f"/api/v1/minds/{own_mind}/knowledge",
+            {"type": "document", "fileUrl": collection_file_url},
+            400,
+        ),
+        (
+            "post",
+            f"/api/v1/collections/{own_collection}/knowledge",
+            {"type": "document", "fileUrl": mind_file_url},
+            400,
+        ),
+        ("post", f"/api/v1/chatbots/{own_mind}/sources", {"type": "file", "fileUrl": mind_file_url}, 400),
+    ]
+    before_counts, before_rows = counts(), snapshot(world.workspace)
+    problems = []
+    # 404 where the id is the target (it does not exist for this key), 400 where it is a field of a valid request.
+    for method, url, body, status in cases:
+        response = getattr(intruder, method)(url, body)
+        if response.status_code != status:
+            problems.append(
+                f"{method.upper()} {url} {body}: {response.status_code} {response.content[:300]!r}"
+            )
+    assert not problems, "\n".join(problems)
+    assert counts() == before_counts
+    assert snapshot(world.workspace) == before_rows
+    victim_ids = {world.mind, world.collection, world.conversation, world.group, world.member, world.file}
+    linked = [
+        f"{label}: {value}"
+        for label, rows in snapshot(intruder_workspace).items()
+        for row in rows
+        for value in victim_ids
+        if value in json.dumps(row, default=str)
+    ]
+    assert not linked, linked
