@@ -186,8 +186,12 @@ class World:
         assert parameter in values, f"{path}: no object for path parameter {{{parameter}}}; add one to World"
         return str(values[parameter])
 
-    def url(self, path: str) -> str:
-        return re.sub(r"\{(\w+)\}", lambda match: self.value(path, match.group(1)), path)
+    def url(self, path: str, parents: dict[str, str] | None = None) -> str:
+        """`parents` overrides some parameters, e.g. the caller's own mind in front of this world's source."""
+        parents = parents or {}
+        return re.sub(
+            r"\{(\w+)\}", lambda match: parents.get(match.group(1)) or self.value(path, match.group(1)), path
+        )
 
 
 def view_class(url: str):
@@ -484,3 +488,59 @@ def test_bodies_naming_another_workspaces_objects_reach_nothing(world):
         if value in json.dumps(row, default=str)
     ]
     assert not linked, linked
+
+
+def test_an_own_parent_does_not_open_another_minds_children(document, world):
+    """A path that starts with the caller's own mind, collection or conversation and ends with the first mind's
+    source, file or message: the child must belong to the parent, for another workspace's key and for a key of the
+    same workspace restricted to the second mind."""
+    intruder_workspace = make_workspace("Intruder")
+    intruder = KeyedClient(make_key(intruder_workspace, scopes="all"))
+    own_mind = intruder.post("/api/v1/minds", {"name": "Own"}).json()["mind"]["id"]
+    own_collection = intruder.post("/api/v1/collections", {"name": "Own docs"}).json()["collection"]["id"]
+    own_turn = chat_complete(mind=Mind.objects.get(id=own_mind), message="Hello?")
+    second_turn = chat_complete(mind=Mind.objects.get(id=world.other_mind), message="Hello?")
+    second_collection = world.owner.post("/api/v1/collections", {"name": "Second docs"}).json()["collection"][
+        "id"
+    ]
+    attached = world.owner.put(
+        f"/api/v1/minds/{world.other_mind}/collections", {"collectionIds": [second_collection]}
+    )
+    assert attached.status_code == 200, attached.json()
+    restricted = KeyedClient(make_key(world.workspace, scopes="all", allowed_mind_ids=[world.other_mind]))
+    callers = [
+        (
+            "other workspace",
+            intruder,
+            {
+                "mind_id": own_mind,
+                "collection_id": own_collection,
+                "conversation_id": own_turn.conversation_id,
+            },
+        ),
+        (
+            "restricted key",
+            restricted,
+            {
+                "mind_id": world.other_mind,
+                "collection_id": second_collection,
+                "conversation_id": second_turn.conversation_id,
+            },
+        ),
+    ]
+    before_counts, before_rows = counts(), snapshot(world.workspace)
+    problems, covered = [], 0
+    for path, method, operation in operations(document):
+        parameters = re.findall(r"\{(\w+)\}", path)
+        if len(parameters) < 2:
+            continue
+        covered += 1
+        for who, client, parents in callers:
+            url = world.url(path, {parameters[0]: parents[parameters[0]]})
+            problem = surface_error(view_class(url), send(client, method, url, operation), 404, "not_found")
+            if problem:
+                problems.append(f"{method.upper()} {url} ({who}): {problem}")
+    assert not problems, "\n".join(problems)
+    assert covered >= 9
+    assert counts() == before_counts
+    assert snapshot(world.workspace) == before_rows
