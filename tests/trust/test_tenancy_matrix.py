@@ -25,7 +25,7 @@ from django.urls import resolve
 
 from apikeys.models import ALL_SCOPES
 from compat.openindex.base import OpenIndexApiView
-from compat.typingmind.base import TypingMindApiView
+from compat.typingmind.base import AGENT_ACCESS_DENIED, TypingMindApiView
 from conversations.chat import chat_complete
 from conversations.openai_apis import OpenAiApiView
 from minds.models import Mind
@@ -542,5 +542,38 @@ def test_an_own_parent_does_not_open_another_minds_children(document, world):
                 problems.append(f"{method.upper()} {url} ({who}): {problem}")
     assert not problems, "\n".join(problems)
     assert covered >= 9
+    assert counts() == before_counts
+    assert snapshot(world.workspace) == before_rows
+
+
+def test_a_group_only_mind_is_closed_to_keys_outside_its_groups(document, world):
+    """Every route naming a group-only mind is 403 `mind_access_denied` (TypingMind's own sentence) for a key of the
+    workspace outside the mind's groups; its conversations and messages do not exist for that key (404)."""
+    closed = world.owner.patch(
+        f"/api/v1/minds/{world.mind}", {"visibility": "groups", "allowedGroupIds": [world.group]}
+    )
+    assert closed.status_code == 200, closed.json()
+    outsider = KeyedClient(make_key(world.workspace, scopes="all"))
+    before_counts, before_rows = counts(), snapshot(world.workspace)
+    problems, covered = [], 0
+    for path, method, operation in operations(document):
+        parameters = set(re.findall(r"\{(\w+)\}", path))
+        if parameters & {"conversation_id", "message_id"}:
+            status, code = 404, "not_found"
+        elif parameters & {"mind_id", "agent_id"}:
+            status, code = 403, "mind_access_denied"
+        else:
+            continue
+        covered += 1
+        url = world.url(path)
+        view = view_class(url)
+        response = send(outsider, method, url, operation)
+        problem = surface_error(view, response, status, code)
+        if not problem and status == 403 and issubclass(view, TypingMindApiView):
+            problem = None if response.json()["userMessage"] == AGENT_ACCESS_DENIED else response.json()
+        if problem:
+            problems.append(f"{method.upper()} {path}: {problem}")
+    assert not problems, "\n".join(problems)
+    assert covered >= 23
     assert counts() == before_counts
     assert snapshot(world.workspace) == before_rows
