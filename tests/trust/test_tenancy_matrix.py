@@ -17,6 +17,7 @@ request body has no entry in BODIES.
 
 import json
 import re
+from urllib.parse import urlencode
 
 import pytest
 from django.apps import apps
@@ -351,12 +352,31 @@ def test_a_key_lacking_the_scope_gets_403_insufficient_scope(document, world):
     assert covered >= 70
 
 
-def list_url(path: str, operation: dict) -> str:
-    """The path with its required query parameters filled with a word the first workspace's knowledge holds."""
-    required = [
-        p["name"] for p in operation.get("parameters", []) if p["in"] == "query" and p.get("required")
-    ]
-    return path + ("?" + "&".join(f"{name}=Zebulon" for name in required) if required else "")
+def list_urls(world: World, path: str, operation: dict) -> list[str]:
+    """The path with its required query parameters filled with a word the first workspace's knowledge holds, and
+    once more with every filter that names an object set to the first workspace's object: a filter must not widen a
+    list beyond the key's reach."""
+    query = [p for p in operation.get("parameters", []) if p["in"] == "query"]
+    required = {p["name"]: "Zebulon" for p in query if p.get("required")}
+    by_filter = {
+        "agent_id": world.mind,
+        "collection_id": world.collection,
+        "groupId": world.group,
+        "actorId": world.member,
+        "userID": world.member,
+        "email": "ann@example.com",
+    }
+    filters = {}
+    for parameter in query:
+        name = parameter["name"]
+        if name in by_filter:
+            filters[name] = by_filter[name]
+        else:
+            assert not name.lower().endswith("id") and name != "email", f"{path}: no object for filter {name}"
+    urls = [path + ("?" + urlencode(required) if required else "")]
+    if filters:
+        urls.append(path + "?" + urlencode({**required, **filters}))
+    return urls
 
 
 def test_lists_do_not_show_another_workspace_or_another_mind(document, world):
@@ -390,16 +410,16 @@ def test_lists_do_not_show_another_workspace_or_another_mind(document, world):
         if method != "get":
             continue
         listed += 1
-        url = list_url(path, operation)
-        for who, client, secret in (
-            ("other workspace", intruder, workspace_objects + mind_objects),
-            ("restricted key", restricted, mind_objects),
-        ):
-            response = client.get(url)
-            assert response.status_code < 500, (url, response.status_code)
-            shown = [value for value in secret if str(value) in response.content.decode()]
-            if shown:
-                leaks.append(f"GET {url} to the {who}: {response.status_code} shows {shown}")
+        for url in list_urls(world, path, operation):
+            for who, client, secret in (
+                ("other workspace", intruder, workspace_objects + mind_objects),
+                ("restricted key", restricted, mind_objects),
+            ):
+                response = client.get(url)
+                assert response.status_code < 500, (url, response.status_code)
+                shown = [value for value in secret if str(value) in response.content.decode()]
+                if shown:
+                    leaks.append(f"GET {url} to the {who}: {response.status_code} shows {shown}")
     # The control: the owner's own lists do show these objects, so the absence above means something.
     owner_minds = world.owner.get("/api/v1/minds").content.decode()
     assert world.mind in owner_minds and world.other_mind in owner_minds
