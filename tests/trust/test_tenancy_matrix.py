@@ -23,12 +23,17 @@ import pytest
 from django.apps import apps
 from django.db import transaction
 from django.urls import resolve
+from django.utils import timezone
 
 from apikeys.models import ALL_SCOPES
 from compat.openindex.base import OpenIndexApiView
 from compat.typingmind.base import AGENT_ACCESS_DENIED, TypingMindApiView
 from conversations.chat import chat_complete
 from conversations.openai_apis import OpenAiApiView
+from knowledge.extractors.base import Extracted, Segment
+from knowledge.indexing import source_index
+from knowledge.models import Source
+from knowledge.source_states import source_claim
 from minds.models import Mind
 from tests.corpus_minds import ready_source
 from tests.helpers import KeyedClient, assert_error, make_key, make_workspace
@@ -352,6 +357,22 @@ def test_a_key_lacking_the_scope_gets_403_insufficient_scope(document, world):
     assert covered >= 70
 
 
+def ready_collection_source(world: World, text: str) -> None:
+    """A ready source of the first workspace's collection, indexed by the real indexing code."""
+    source = Source.objects.create(
+        workspace=world.workspace,
+        collection_id=world.collection,
+        type="text",
+        name="Logbooks",
+        content=text,
+        queued_at=timezone.now(),
+    )
+    claim = source_claim(source.id)
+    assert source_index(
+        claim=claim, source=source, extracted=Extracted(segments=[Segment(text)], title="Logbooks")
+    )
+
+
 def list_urls(world: World, path: str, operation: dict) -> list[str]:
     """The path with its required query parameters filled with a word the first workspace's knowledge holds, and
     once more with every filter that names an object set to the first workspace's object: a filter must not widen a
@@ -385,6 +406,7 @@ def test_lists_do_not_show_another_workspace_or_another_mind(document, world):
     ready_source(
         Mind.objects.get(id=world.mind), "Keepers", ["Zebulon Marsh kept the light for forty winters."]
     )
+    ready_collection_source(world, "Zebulon Ashby catalogued the keepers' logbooks.")
     workspace_objects = [
         world.workspace.id,
         world.workspace.webhook_secret,
@@ -402,6 +424,7 @@ def test_lists_do_not_show_another_workspace_or_another_mind(document, world):
         world.conversation,
         world.message,
         "Zebulon Marsh",
+        "Zebulon Ashby",
     ]
     intruder = KeyedClient(make_key(make_workspace("Intruder"), scopes="all"))
     restricted = KeyedClient(make_key(world.workspace, scopes="all", allowed_mind_ids=[world.other_mind]))
@@ -425,6 +448,11 @@ def test_lists_do_not_show_another_workspace_or_another_mind(document, world):
     assert world.mind in owner_minds and world.other_mind in owner_minds
     found = world.owner.post(f"/api/v1/minds/{world.mind}/search", {"query": "Who kept the light? Zebulon"})
     assert "Zebulon Marsh" in found.content.decode(), found.json()
+    found = world.owner.post(
+        f"/api/v1/collections/{world.collection}/search",
+        {"query": "Zebulon Ashby catalogued the logbooks", "threshold": 0},
+    )
+    assert "Zebulon Ashby" in found.content.decode(), found.json()
     assert not leaks, "\n".join(leaks)
     assert listed >= 20
 
