@@ -267,8 +267,11 @@ def world():
     return World()
 
 
-def test_every_path_parameter_operation_is_in_the_matrix(document):
-    """The generation itself: every surface is present, so an empty or partial walk cannot pass."""
+def test_every_path_parameter_operation_is_in_the_matrix(document, world):
+    """The generation itself: every surface is present, so an empty or partial walk cannot pass, and a path
+    parameter nobody gave an object to fails instead of being skipped."""
+    with pytest.raises(AssertionError, match="no object for path parameter"):
+        world.url("/api/v1/widgets/{widget_id}")
     paths = {path for path, _, _ in operations(document)}
     assert len(list(operations(document))) >= 49
     for prefix in (
