@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
@@ -149,7 +150,7 @@ def _raw_post(url: str, path: str, head: dict[str, str], payload: bytes) -> tupl
     where = urlsplit(url)
     lines = [f"POST {path} HTTP/1.1", f"Host: {where.netloc}", "Connection: close"]
     lines += [f"{name}: {value}" for name, value in head.items()]
-    with socket.create_connection((where.hostname, where.port), timeout=30) as conn:
+    with socket.create_connection((where.hostname, where.port), timeout=60) as conn:
         conn.sendall("\r\n".join(lines).encode() + b"\r\n\r\n" + payload)
         received = b""
         while chunk := conn.recv(65536):
@@ -184,12 +185,12 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _listens(url: str) -> bool:
-    where = urlsplit(url)
+def _serves(url: str) -> bool:
+    """A worker answers, not only the master's listening socket: on a busy machine a gunicorn worker takes a
+    while to import the application after the port opens."""
     try:
-        with socket.create_connection((where.hostname, where.port), timeout=1):
-            return True
-    except OSError:
+        return httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+    except httpx.HTTPError:
         return False
 
 
@@ -215,7 +216,7 @@ def gunicorn_server(settings):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: process.poll() is not None or _listens(url), timeout=60, what="gunicorn to listen")
+        wait_for(lambda: process.poll() is not None or _serves(url), timeout=120, what="gunicorn to serve")
         assert process.poll() is None, "gunicorn exited"
         yield url
     finally:
