@@ -290,6 +290,8 @@ OPENAI_API_KEY = env("OPENAI_API_KEY")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL") or None
 LLM_MODEL = env("LLM_MODEL", "gpt-4o-mini")
 LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 60)
+# A stream silent this long mid-answer is given up: the client gets an error event, the partial answer is kept.
+LLM_STREAM_STALL_SECONDS = env_float("LLM_STREAM_STALL_SECONDS", 60)
 TTS_MODEL = env("TTS_MODEL", "tts-1")
 TTS_ENABLED = env_bool("TTS_ENABLED", False)
 

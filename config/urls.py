@@ -1,3 +1,5 @@
+import sys
+
 from django.conf import settings
 from django.contrib import admin
 from django.http import Http404
@@ -12,7 +14,12 @@ from compat.openindex import collection_urls as openindex_collection_urls
 from compat.trigglio import urls as trigglio_urls
 from compat.typingmind import agent_urls as typingmind_agent_urls
 from compat.typingmind import team_urls as typingmind_team_urls
-from config.api.exception_handler import error_json_response
+from config.api.exception_handler import (
+    DATABASE_DOWN_MESSAGE,
+    DATABASE_RETRY_AFTER,
+    database_unavailable,
+    error_json_response,
+)
 from config.api.middleware import answers_in_json
 from config.health import healthz, readyz
 
@@ -74,6 +81,12 @@ def handler400(request, exception=None):
 
 
 def handler500(request):
+    # Django calls this inside its `except` block: a database outage outside DRF (middleware, public JSON) is a
+    # 503 to retry, not a 500.
+    if answers_in_json(request.path) and database_unavailable(sys.exc_info()[1]):
+        return error_json_response(
+            503, "service_unavailable", DATABASE_DOWN_MESSAGE, headers={"Retry-After": DATABASE_RETRY_AFTER}
+        )
     if answers_in_json(request.path):
         return error_json_response(500, "internal_error", "An internal error occurred. It has been logged.")
     return server_error(request)

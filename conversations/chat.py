@@ -213,7 +213,10 @@ def _turn(
         followups = _followups(mind, conversation, question, draft.content, language, configured=configured)
         result = _save_answer(conversation, draft, followups)
     except llm.LlmUnavailable:
-        # Nothing worth saving as an answer; the user's message stays, so a retry continues the conversation.
+        # The user's message stays, so a retry continues the conversation. A provider that stalled or dropped
+        # mid-answer leaves what it said, kept as `interrupted`.
+        if draft.parts:
+            _save_interrupted(conversation, draft)
         yield TurnFailed(code="llm_unavailable", message=UpstreamUnavailable.default_message)
         return
     except BaseException:

@@ -30,7 +30,7 @@ from conversations.chat import (
     chat_stream,
 )
 from conversations.models import Conversation
-from conversations.streaming import unbuffered_response
+from conversations.streaming import guarded, unbuffered_response
 from minds.models import Mind
 from minds.selectors import mind_get, minds_visible
 
@@ -299,7 +299,8 @@ def _chunks(events: Iterable[TurnEvent], mind: Mind) -> Iterator[bytes]:
         }
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
 
-    for event in events:
+    # guarded: a failure mid-stream ends with an error chunk and [DONE] rather than a cut connection.
+    for event in guarded(events):
         match event:
             case TurnStarted():
                 completion_id = f"chatcmpl-{event.message_id}"

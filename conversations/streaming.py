@@ -3,25 +3,46 @@ JSON Lines, flushed event by event.
 
 `X-Accel-Buffering: no` and `Cache-Control: no-cache` stop proxies (nginx, CDNs) from buffering the stream, the
 complaint users of peer products have most about streaming.
+
+Once the first byte is sent the status cannot change, so a failure mid-stream (the database lost, a bug) ends the
+stream with a final `error` event (guarded) instead of a connection cut with no word to the client.
 """
 
 import json
+import logging
 from collections.abc import Iterable, Iterator
 
 from django.http import StreamingHttpResponse
 
-from conversations.chat import TurnEvent
+from config.api.exception_handler import DATABASE_DOWN_MESSAGE, database_unavailable
+from conversations.chat import TurnEvent, TurnFailed
 from conversations.serializers import event_data
+
+logger = logging.getLogger(__name__)
+
+
+def guarded(events: Iterable[TurnEvent]) -> Iterator[TurnEvent]:
+    """The events, ending with TurnFailed if producing them raises. A client that disconnects (GeneratorExit)
+    still closes the turn, which saves the partial answer."""
+    try:
+        yield from events
+    except Exception as exc:
+        if database_unavailable(exc):
+            logger.warning("Chat stream ended: database unavailable (%s)", exc.__class__.__name__)
+            yield TurnFailed(code="service_unavailable", message=DATABASE_DOWN_MESSAGE)
+        else:
+            logger.exception("Chat stream failed", exc_info=exc)
+            yield TurnFailed(code="internal_error", message="An internal error occurred. It has been logged.")
 
 
 def sse(events: Iterable[TurnEvent]) -> Iterator[bytes]:
-    for event in events:
+    for event in guarded(events):
         name, data = event_data(event)
         yield f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
 def jsonl(events: Iterable[TurnEvent]) -> Iterator[bytes]:
-    for event in events:
+    for event in guarded(events):
         name, data = event_data(event)
         yield (json.dumps({"event": name, **data}, ensure_ascii=False) + "\n").encode()
 

@@ -29,7 +29,7 @@ def is_configured() -> bool:
     return bool(settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL)
 
 
-def client(timeout: float | None = None):
+def client(timeout=None):
     # Imported on first use: the openai package costs ~0.3 s to import, which offline deployments never need.
     from openai import OpenAI
 
@@ -41,10 +41,21 @@ def client(timeout: float | None = None):
     )
 
 
+def _stream_timeout():
+    """LLM_TIMEOUT_SECONDS to connect and write; a stream that sends nothing for LLM_STREAM_STALL_SECONDS (between
+    two chunks, or before the first; at most LLM_TIMEOUT_SECONDS) is given up as stalled."""
+    import httpx
+
+    overall = settings.LLM_TIMEOUT_SECONDS
+    return httpx.Timeout(overall, read=min(overall, settings.LLM_STREAM_STALL_SECONDS))
+
+
 def _errors():
+    import httpx
     import openai  # on first use, as in client()
 
-    return (openai.APIError, openai.APITimeoutError, openai.APIConnectionError)
+    # Reading a stream is not wrapped by the client: a stalled or dropped stream raises httpx's own errors.
+    return (openai.APIError, openai.APITimeoutError, openai.APIConnectionError, httpx.TransportError)
 
 
 def stream_chat(
@@ -69,7 +80,7 @@ def stream_chat(
         if value is not None
     }
     try:
-        stream = client().chat.completions.create(
+        stream = client(_stream_timeout()).chat.completions.create(
             model=model,
             messages=messages,
             temperature=temperature,

@@ -7,6 +7,8 @@
 
 `answer` may be a callable(request_json) -> str; `fail_with` an HTTP status to answer every call with.
 Streaming requests get OpenAI chunk SSE (a few characters per chunk, ending with usage and [DONE]).
+`stall_after=N`: a stream sends its first N chunks and then nothing (its Content-Length promises the rest), as a
+provider that hangs mid-answer.
 """
 
 import json
@@ -15,8 +17,16 @@ from tests.fakesite import FakeSite
 
 
 class FakeLLM:
-    def __init__(self, answer="", *, fail_with: int | None = None, followups=("What else?", "Tell me more")):
+    def __init__(
+        self,
+        answer="",
+        *,
+        fail_with: int | None = None,
+        followups=("What else?", "Tell me more"),
+        stall_after: int | None = None,
+    ):
         self.answer = answer
+        self.stall_after = stall_after
         self.fail_with = fail_with
         self.followups = list(followups)
         self.requests: list[dict] = []
@@ -83,7 +93,11 @@ class FakeLLM:
             },
         }
         events.append(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n")
-        return 200, {"Content-Type": "text/event-stream"}, "".join(events).encode()
+        whole = "".join(events).encode()
+        if self.stall_after is not None:
+            sent = "".join(events[: self.stall_after]).encode()
+            return 200, {"Content-Type": "text/event-stream", "Content-Length": str(len(whole))}, sent
+        return 200, {"Content-Type": "text/event-stream"}, whole
 
     def __enter__(self) -> "FakeLLM":
         self.site.__enter__()

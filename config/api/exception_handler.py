@@ -4,6 +4,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError, connections
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -26,6 +27,27 @@ def error_json_response(
     for name, value in (headers or {}).items():
         response[name] = value
     return response
+
+
+# The database is unreachable (refused, lost, restarting): a 503 the client may retry, not a 500.
+DATABASE_DOWN = (OperationalError, InterfaceError)
+DATABASE_RETRY_AFTER = "5"
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True for a lost or refused database connection; the connections are closed so the next request
+    reconnects by itself once the server is back."""
+    if not isinstance(exc, DATABASE_DOWN):
+        return False
+    for connection in connections.all(initialized_only=True):
+        try:
+            connection.close()
+        except DATABASE_DOWN:
+            pass  # a dead connection cannot be closed cleanly; it is discarded either way
+    return True
+
+
+DATABASE_DOWN_MESSAGE = "The database is unavailable. Retry shortly."
 
 
 def _flatten_validation(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -101,6 +123,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             message = "Not found."
         return Response(error_body(code, message), status=exc.status_code, headers=headers)
 
+    if database_unavailable(exc):
+        logger.warning("Database unavailable: %s", exc.__class__.__name__)
+        return Response(
+            error_body("service_unavailable", DATABASE_DOWN_MESSAGE),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": DATABASE_RETRY_AFTER},
+        )
     logger.exception("Unhandled error in API view", exc_info=exc)
     set_rollback()
     return Response(

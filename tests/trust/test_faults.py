@@ -1,0 +1,202 @@
+"""Faults (issue 12, item 4): the database lost under requests and mid-stream, and an LLM that stalls mid-answer.
+
+The shared PostgreSQL is never stopped: Django's connection goes through a TCP forwarder in the test (DbProxy),
+which the test cuts (every open connection dropped, new ones closed on accept) and restores. While it is cut the
+API answers 503 `service_unavailable` with `Retry-After`, and a chat stream ends with an `error` event; once it is
+back the next request reconnects by itself.
+"""
+
+import json
+import socket
+import threading
+
+import pytest
+from django.db import connections
+from django.test import Client
+
+from conversations.models import Message
+from minds.models import Mind
+from tests.corpus_minds import ready_source
+from tests.fakellm import FakeLLM
+from tests.helpers import KeyedClient, make_key
+from tests.test_public_page import make_mind, post_chat
+from tests.test_search import LIGHTHOUSES
+
+
+class DbProxy:
+    """Forwards 127.0.0.1:<port> to the database; `cut()` drops every connection and refuses new ones until
+    `restore()`."""
+
+    def __init__(self, host: str, port: int):
+        self.target = (host, port)
+        self.up = True
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            if not self.up:
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            with self.lock:
+                self.sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        self.up = False
+        with self.lock:
+            for s in self.sockets:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+            self.sockets.clear()
+
+    def restore(self) -> None:
+        self.up = True
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+@pytest.fixture
+def db_proxy(transactional_db):
+    """Django's default connection through a DbProxy (no wrapping transaction, so reconnecting is possible)."""
+    connection = connections["default"]
+    saved = connection.settings_dict["HOST"], connection.settings_dict["PORT"]
+    proxy = DbProxy(saved[0] or "127.0.0.1", int(saved[1] or 5432))
+    connection.close()
+    connection.settings_dict["HOST"], connection.settings_dict["PORT"] = "127.0.0.1", proxy.port
+    try:
+        yield proxy
+    finally:
+        connection.close()
+        connection.settings_dict["HOST"], connection.settings_dict["PORT"] = saved
+        proxy.close()
+
+
+@pytest.fixture
+def mind(transactional_db, workspace):
+    mind = Mind.objects.create(workspace=workspace, name="Atlas", slug="atlas-faults")
+    ready_source(mind, "Lighthouses", LIGHTHOUSES)
+    return mind
+
+
+@pytest.fixture
+def api(workspace):
+    # raise_request_exception=False: the response a real client would get, even when a view raised.
+    return KeyedClient(
+        make_key(workspace, scopes=["minds:read", "minds:chat"]), raise_request_exception=False
+    )
+
+
+def assert_unavailable(response) -> None:
+    assert response.status_code == 503, response.content[:300]
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["status"] == "error" and body["code"] == "service_unavailable"
+    assert int(response["Retry-After"]) >= 1
+
+
+def sse_events(chunks) -> list[tuple[str, dict]]:
+    events = []
+    for block in b"".join(chunks).decode().strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.split("\n"))
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+def test_database_gone_is_a_503_with_retry_after_and_recovers_by_itself(db_proxy, api, mind, workspace):
+    assert api.get(f"/api/v1/minds/{mind.id}").status_code == 200
+    db_proxy.cut()
+    assert_unavailable(api.get(f"/api/v1/minds/{mind.id}"))
+    assert_unavailable(api.post(f"/api/v1/minds/{mind.id}/chat", {"message": "Who made the lens?"}))
+    assert_unavailable(api.get("/api/v1/minds"))
+    db_proxy.restore()
+    again = api.get(f"/api/v1/minds/{mind.id}")
+    assert again.status_code == 200 and str(mind.id) in again.content.decode()
+
+
+def test_public_chat_json_is_a_503_too_when_the_database_is_gone(db_proxy, workspace):
+    make_mind(workspace)
+    client = Client(raise_request_exception=False)
+    db_proxy.cut()
+    assert_unavailable(post_chat(client, "keeper", {"message": "Who invented the Fresnel lens?"}))
+    db_proxy.restore()
+    assert post_chat(client, "keeper", {"message": "Who invented the Fresnel lens?"}).status_code == 200
+
+
+def test_sse_stream_ends_with_an_error_event_when_the_database_dies_mid_answer(db_proxy, api, mind):
+    response = api.post(f"/api/v1/minds/{mind.id}/chat", {"message": "Who made the lens?", "stream": True})
+    chunks = iter(response.streaming_content)
+    first = next(chunks)  # the question is saved and announced
+    db_proxy.cut()
+    events = sse_events([first, *chunks])
+    assert events[0][0] == "conversation"
+    assert events[-1] == ("error", {"code": "service_unavailable", "message": events[-1][1]["message"]})
+    db_proxy.restore()
+    conversation_id = events[0][1]["conversationId"]
+    assert Message.objects.filter(conversation_id=conversation_id, role="user").count() == 1
+
+
+def test_openai_stream_ends_with_an_error_chunk_and_done_when_the_database_dies(db_proxy, api, mind):
+    response = api.post(
+        "/api/v1/chat/completions",
+        {"model": mind.slug, "stream": True, "messages": [{"role": "user", "content": "Who made the lens?"}]},
+    )
+    assert response.status_code == 200
+    chunks = iter(response.streaming_content)
+    first = next(chunks)
+    db_proxy.cut()
+    lines = [line for line in b"".join([first, *chunks]).decode().split("\n\n") if line]
+    assert lines[-1] == "data: [DONE]"
+    error = json.loads(lines[-2].removeprefix("data: "))
+    assert error["error"]["code"] == "service_unavailable"
+    db_proxy.restore()
+
+
+@pytest.mark.parametrize("fmt", ["sse", "jsonl"])
+def test_a_stalled_llm_ends_the_stream_with_an_error_and_keeps_the_partial_answer(api, mind, settings, fmt):
+    with FakeLLM("Augustin Fresnel made the lighthouse lens [1].", stall_after=3) as fake:
+        settings.OPENAI_BASE_URL = fake.base_url
+        settings.LLM_STREAM_STALL_SECONDS = 1
+        body = {"message": "Who made the lens?", "stream": True, "format": fmt}
+        raw = b"".join(api.post(f"/api/v1/minds/{mind.id}/chat", body).streaming_content).decode()
+    if fmt == "sse":
+        events = sse_events([raw.encode()])
+    else:
+        events = [(line["event"], line) for line in map(json.loads, raw.splitlines())]
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "conversation" and kinds[-1] == "error" and "token" in kinds
+    assert events[-1][1]["code"] == "llm_unavailable"
+    streamed = "".join(data["content"] for kind, data in events if kind == "token")
+    answer = Message.objects.get(conversation_id=events[0][1]["conversationId"], role="assistant")
+    assert answer.status == Message.Status.INTERRUPTED
+    assert answer.content == streamed.strip()
+    assert len(streamed.strip()) >= 10  # the three 5-character chunks sent before the stall
+    assert "Augustin Fresnel made the lighthouse lens".startswith(answer.content)
