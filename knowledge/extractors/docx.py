@@ -6,6 +6,7 @@ from docx import Document
 from docx.opc.exceptions import PackageNotFoundError
 from docx.table import Table
 from docx.text.paragraph import Paragraph
+from lxml import etree
 
 from knowledge.errors import ExtractionError
 from knowledge.extractors.base import Extracted, Segment
@@ -68,6 +69,9 @@ def extract_docx(path: str) -> Extracted:
         document = Document(path)
     except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise ExtractionError("corrupt_file", "The Word document could not be read.") from exc
+    except etree.XMLSyntaxError as exc:
+        # Malformed XML, or entity expansion (billion laughs) that libxml2 stops at its amplification limit.
+        raise ExtractionError("corrupt_file", "The Word document's XML is malformed; refused.") from exc
     segments: list[Segment] = []
     headings: list[tuple[int, str]] = []
     title = (document.core_properties.title or "").strip()
