@@ -1,6 +1,7 @@
 """Word documents with python-docx: headings (as structure), paragraphs, list items and tables, in order."""
 
 import zipfile
+import zlib
 
 from docx import Document
 from docx.opc.exceptions import PackageNotFoundError
@@ -28,6 +29,23 @@ def _guard_zip(path: str) -> None:
         raise ExtractionError(
             "file_too_large", "The Word document expands to far more data than it contains; refused."
         )
+    _inflate_within_declared_sizes(path)
+
+
+def _inflate_within_declared_sizes(path: str) -> None:
+    """The sizes above are the archive's own claims: a bomb can declare 1 KB for 400 MB. Inflating each entry in
+    bounded pieces stops at its declared size with a CRC error, before python-docx reads it whole (which would hold
+    all 400 MB in memory at once)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                with archive.open(info) as member:
+                    while member.read(1024 * 1024):
+                        pass
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+        raise ExtractionError(
+            "corrupt_file", "The Word document is damaged (an entry does not match its size)."
+        ) from exc
 
 
 def _heading_level(paragraph: Paragraph) -> int | None:

@@ -5,7 +5,9 @@ in the real worker — which survives them: a normal source queued after them is
 import io
 import struct
 import time
+import tracemalloc
 import zipfile
+import zlib
 
 import pytest
 
@@ -137,6 +139,34 @@ def looping_object_stream_pdf() -> bytes:
     return out.getvalue()
 
 
+def one_page_pdf(content: bytes, filters: bytes = b"", resources: bytes = b"") -> bytes:
+    return raw_pdf(
+        {
+            1: b"<< /Type /Catalog /Pages 2 0 R >>",
+            2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << %s "
+            b"/Font << /F1 6 0 R >> >> >>" % resources,
+            4: b"<< /Length %d %s >>\nstream\n%s\nendstream" % (len(content), filters, content),
+            5: b"<< /Type /XObject /Subtype /Form /BBox [0 0 10 10] /Resources << /XObject << /X1 5 0 R >> >> "
+            b"/Length 10 >>\nstream\nq /X1 Do Q\nendstream",
+            6: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        }
+    )
+
+
+def recursive_form_xobject_pdf() -> bytes:
+    """A page with text, then a form XObject that draws itself forever."""
+    return one_page_pdf(b"BT /F1 12 Tf 72 720 Td (Hello) Tj ET /X1 Do", resources=b"/XObject << /X1 5 0 R >>")
+
+
+def flate_bomb_pdf(megabytes: int = 300) -> bytes:
+    """A 300 KB page whose content stream inflates to 300 MB of drawing operators."""
+    compressor = zlib.compressobj(9)
+    block = b"0 0 m " * (1024 * 1024 // 6)
+    stream = b"".join(compressor.compress(block) for _ in range(megabytes)) + compressor.flush()
+    return one_page_pdf(stream, filters=b"/Filter /FlateDecode")
+
+
 def nested_html(depth: int = 10_000) -> bytes:
     return (
         b"<!doctype html><html><head><title>Deep</title></head><body>"
@@ -208,6 +238,22 @@ def test_the_extractors_refuse_the_hostile_documents_with_precise_codes(tmp_path
         assert raised.value.code == code, name
 
 
+def test_a_zip_bomb_lying_about_its_sizes_is_refused_without_inflating_it_in_memory(tmp_path):
+    """Its headers claim 1 KB for a 400 MB document.xml: python-docx read the entry whole (900 MB resident)
+    before the CRC check failed; it is now inflated in bounded pieces and refused at the declared size."""
+    path = tmp_path / "lying.docx"
+    path.write_bytes(zip_bomb_docx(400, lie=True))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ExtractionError) as raised:
+            extract_file(str(path), "docx")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert raised.value.code == "corrupt_file"
+    assert peak < 50 * 1024 * 1024, peak
+
+
 def add_upload(api, mind: Mind, name: str, content: bytes) -> str:
     uploaded = api.upload(f"{knowledge(mind)}/upload", name, content)
     assert uploaded.status_code == 201, (name, uploaded.json())
@@ -225,6 +271,8 @@ CORPUS = {
     "billion-laughs.docx": (billion_laughs_docx, (FAILED, "corrupt_file")),
     "self-referencing-pages.pdf": (self_referencing_page_tree_pdf, (FAILED, "corrupt_file")),
     "looping-object-stream.pdf": (looping_object_stream_pdf, (FAILED, "corrupt_file")),
+    "recursive-form-xobject.pdf": (recursive_form_xobject_pdf, ("ready", None)),
+    "flate-bomb-content.pdf": (flate_bomb_pdf, (FAILED, "no_text_layer")),
     "ten-thousand-divs.html": (nested_html, (FAILED, "empty_content")),
     "lone-surrogate.md": (lambda: LONE_SURROGATE_MARKDOWN, ("ready", None)),
     # Bytes decide, never the name: a real PDF named .docx is read as the PDF it is.
