@@ -122,6 +122,11 @@ EMBEDDED_PG_PORT = env_int("EMBEDDED_PG_PORT", 54329)
 DATABASE_URL = env("DATABASE_URL", f"postgresql://postgres@127.0.0.1:{EMBEDDED_PG_PORT}/minds")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 DATABASES["default"]["TEST"] = {"NAME": env("MINDS_TEST_DB", "test_minds")}
+# A database host that accepts but never answers (a partition, a hung server) fails the request within seconds as a
+# 503, rather than holding it for the TCP timeout.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+    "connect_timeout", env_int("DB_CONNECT_TIMEOUT_SECONDS", 5)
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -9,6 +9,7 @@ back the next request reconnects by itself.
 import json
 import socket
 import threading
+import time
 
 import pytest
 from django.db import connections
@@ -30,6 +31,7 @@ class DbProxy:
     def __init__(self, host: str, port: int):
         self.target = (host, port)
         self.up = True
+        self.hanging = False
         self.sockets: list[socket.socket] = []
         self.lock = threading.Lock()
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -44,6 +46,10 @@ class DbProxy:
                 return  # closed
             if not self.up:
                 client.close()
+                continue
+            if self.hanging:  # accept, then never answer
+                with self.lock:
+                    self.sockets.append(client)
                 continue
             upstream = socket.create_connection(self.target)
             with self.lock:
@@ -76,8 +82,12 @@ class DbProxy:
                 s.close()
             self.sockets.clear()
 
+    def hang(self) -> None:
+        self.cut()
+        self.up, self.hanging = True, True
+
     def restore(self) -> None:
-        self.up = True
+        self.up, self.hanging = True, False
 
     def close(self) -> None:
         self.cut()
@@ -89,6 +99,7 @@ def db_proxy(transactional_db):
     """Django's default connection through a DbProxy (no wrapping transaction, so reconnecting is possible)."""
     connection = connections["default"]
     saved = connection.settings_dict["HOST"], connection.settings_dict["PORT"]
+    saved_options = dict(connection.settings_dict.get("OPTIONS", {}))
     proxy = DbProxy(saved[0] or "127.0.0.1", int(saved[1] or 5432))
     connection.close()
     connection.settings_dict["HOST"], connection.settings_dict["PORT"] = "127.0.0.1", proxy.port
@@ -97,6 +108,7 @@ def db_proxy(transactional_db):
     finally:
         connection.close()
         connection.settings_dict["HOST"], connection.settings_dict["PORT"] = saved
+        connection.settings_dict["OPTIONS"] = saved_options
         proxy.close()
 
 
@@ -142,6 +154,19 @@ def test_database_gone_is_a_503_with_retry_after_and_recovers_by_itself(db_proxy
     assert again.status_code == 200 and str(mind.id) in again.content.decode()
 
 
+def test_a_database_that_never_answers_is_a_503_within_the_connect_timeout(db_proxy, api, mind):
+    connection = connections["default"]
+    connection.settings_dict["OPTIONS"]["connect_timeout"] = 2  # libpq's minimum
+    assert api.get(f"/api/v1/minds/{mind.id}").status_code == 200
+    db_proxy.hang()
+    connection.close()  # the next request must connect: to a server that accepts and never answers
+    started = time.monotonic()
+    assert_unavailable(api.get(f"/api/v1/minds/{mind.id}"))
+    assert time.monotonic() - started < 30  # bounded by connect_timeout, not the TCP timeout
+    db_proxy.restore()
+    assert api.get(f"/api/v1/minds/{mind.id}").status_code == 200
+
+
 def test_public_chat_json_is_a_503_too_when_the_database_is_gone(db_proxy, workspace):
     make_mind(workspace)
     client = Client(raise_request_exception=False)
@@ -184,7 +209,7 @@ def test_openai_stream_ends_with_an_error_chunk_and_done_when_the_database_dies(
 def test_a_stalled_llm_ends_the_stream_with_an_error_and_keeps_the_partial_answer(api, mind, settings, fmt):
     with FakeLLM("Augustin Fresnel made the lighthouse lens [1].", stall_after=3) as fake:
         settings.OPENAI_BASE_URL = fake.base_url
-        settings.LLM_STREAM_STALL_SECONDS = 1
+        settings.LLM_STREAM_STALL_SECONDS = 3  # roomy: the first chunks must come in time on a busy machine
         body = {"message": "Who made the lens?", "stream": True, "format": fmt}
         raw = b"".join(api.post(f"/api/v1/minds/{mind.id}/chat", body).streaming_content).decode()
     if fmt == "sse":
