@@ -21,7 +21,7 @@ from tests.fakesite import FakeSite
 from tests.helpers import assert_error, wait_for
 
 # Any hostile file must be finished with well inside this (the parsers' own guards take well under a second).
-DEADLINE_SECONDS = 90
+DEADLINE_SECONDS = 120
 
 CONTENT_TYPES = (
     b'<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
@@ -330,5 +330,7 @@ def test_hostile_files_fail_with_precise_codes_in_time_and_the_worker_survives(
     for name, sid in ids.items():  # each one's own processing took seconds, far from the stage time limit
         source = Source.objects.get(id=sid)
         took = ((source.ready_at or source.failed_at) - source.processing_started_at).total_seconds()
-        assert 0 <= took < 30, (name, took)
+        assert 0 <= took < (60 if source.status == "ready" else 20), (name, took)  # ready ones embed
     assert celery_worker.proc.poll() is None  # the worker is alive
+    assert Source.objects.get(id=ids["really-a-pdf.docx"]).mime_type == "application/pdf"
+    assert Source.objects.get(id=ids["one.docx"]).mime_type == "text/plain"
