@@ -20,7 +20,7 @@ from minds.models import Mind
 from tests.corpus_minds import ready_source
 from tests.fakellm import FakeLLM
 from tests.helpers import KeyedClient, make_key
-from tests.test_public_page import make_mind, post_chat
+from tests.test_public_page import VISITOR, make_mind, post_chat
 from tests.test_search import LIGHTHOUSES
 
 
@@ -225,3 +225,23 @@ def test_a_stalled_llm_ends_the_stream_with_an_error_and_keeps_the_partial_answe
     assert answer.content == streamed.strip()
     assert len(streamed.strip()) >= 10  # the three 5-character chunks sent before the stall
     assert "Augustin Fresnel made the lighthouse lens".startswith(answer.content)
+
+
+def test_public_chat_stream_ends_with_an_error_event_when_the_database_dies_mid_answer(db_proxy, workspace):
+    make_mind(workspace)
+    client = Client(raise_request_exception=False)
+    response = client.post(
+        "/m/keeper/chat",
+        json.dumps({"message": "Who invented the Fresnel lens?"}),
+        content_type="application/json",
+        HTTP_X_MINDS_VISITOR=VISITOR,
+    )
+    # The answer has begun, so the status (200) can no longer change: only an event can tell the failure.
+    assert response.status_code == 200 and response.streaming
+    chunks = iter(response.streaming_content)
+    first = next(chunks)
+    db_proxy.cut()
+    events = sse_events([first, *chunks])
+    assert events[0][0] == "conversation" and "token" in [kind for kind, _ in events]
+    assert events[-1][0] == "error" and events[-1][1]["code"] == "service_unavailable"
+    db_proxy.restore()
