@@ -188,6 +188,9 @@ class ChatCompletionInputSerializer(serializers.Serializer):
         return attrs
 
 
+OPENAI_ERROR_SCHEMA = inline_serializer("OpenAiError", fields={"error": serializers.DictField()})
+
+
 class ChatCompletionsApi(OpenAiApiView):
     required_scopes = {"POST": "minds:chat"}
 
@@ -204,7 +207,9 @@ class ChatCompletionsApi(OpenAiApiView):
                     "usage": serializers.DictField(),
                     "citations": serializers.ListField(child=serializers.DictField()),
                 },
-            )
+            ),
+            # OpenAI's error shape, so a client (and the schema fuzzing) knows what a refusal looks like.
+            **dict.fromkeys((400, 401, 403, 404, 429), OPENAI_ERROR_SCHEMA),
         },
         description=(
             "OpenAI-compatible chat (and TypingMind's deprecated `/chat/completions`). The mind is "

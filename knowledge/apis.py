@@ -185,7 +185,8 @@ class UploadDownloadApi(MindScopedApiView):
 
     @extend_schema(
         operation_id="knowledge_file_download",
-        responses={(200, "application/octet-stream"): bytes, **errors(*COMMON_ERRORS)},
+        # The stored file's own type (text/plain, application/pdf, …), whatever it was uploaded as.
+        responses={(200, "*/*"): bytes, **errors(*COMMON_ERRORS)},
         parameters=[OpenApiParameter("file_id", str, OpenApiParameter.PATH)],
     )
     def get(self, request, file_id: str):

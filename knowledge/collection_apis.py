@@ -299,7 +299,8 @@ class CollectionUploadDownloadApi(CollectionScopedApiView):
     @extend_schema(
         operation_id="collection_knowledge_file_download",
         description="The bytes of a file uploaded to the collection (what its `fileUrl` points at).",
-        responses={(200, "application/octet-stream"): bytes, **errors(*COMMON_ERRORS)},
+        # The stored file's own type (text/plain, application/pdf, …), whatever it was uploaded as.
+        responses={(200, "*/*"): bytes, **errors(*COMMON_ERRORS)},
         parameters=[OpenApiParameter("file_id", str, OpenApiParameter.PATH)],
     )
     def get(self, request, file_id: str):

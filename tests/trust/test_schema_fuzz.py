@@ -5,7 +5,9 @@ valid and invalid, with a real all-scope key of a workspace that holds one objec
 cases name those real objects, the rest the generated ids), so the fuzzing reaches the views' logic and not only
 their 404. Checks on every response:
 - no 5xx (`not_a_server_error`): a 5xx is a defect to fix, never an exclusion;
-- every error under /api/ is JSON (the envelope or the surface's documented error shape), never an HTML page.
+- every error under /api/ is JSON (the envelope or the surface's documented error shape), never an HTML page;
+- schemathesis' conformance checks: every status code and content type is documented, and every response body
+  (errors included) matches its documented schema.
 
 Deterministic: hypothesis is derandomized (a fixed seed per operation) with no example database, and shrinking is
 off so a failure is reported as generated. Each case runs in a savepoint rolled back after it, so a generated
@@ -25,6 +27,11 @@ from django.test import Client
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import DataGenerationMethod
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.trust.test_tenancy_matrix import World
 
@@ -50,6 +57,35 @@ def errors_are_json(response, case) -> None:
     content_type = response.headers.get("Content-Type", "")
     assert "json" in content_type, f"{response.status_code} error with Content-Type {content_type!r}"
     json.loads(response.get_data())
+
+
+def conformance(schemathesis_check):
+    """One of schemathesis' OpenAPI conformance checks (status code, content type, response schema), which read
+    nothing of the check context."""
+
+    def check(response, case) -> None:
+        if schemathesis_check is response_schema_conformance and malformed_url_refusal(response):
+            return
+        schemathesis_check(None, response, case)
+
+    check.__name__ = schemathesis_check.__name__
+    return check
+
+
+def malformed_url_refusal(response) -> bool:
+    # Known and listed in issue 12's report: the request guard refuses a NUL in the URL before routing, so it
+    # answers in the native envelope on every surface (OpenIndex documents {ok, error}); config/api may not import
+    # the surfaces to pick their shape.
+    return response.status_code == 400 and b'"code": "malformed_request"' in response.get_data()
+
+
+CHECKS = (
+    server_error,
+    errors_are_json,
+    conformance(status_code_conformance),
+    conformance(content_type_conformance),
+    conformance(response_schema_conformance),
+)
 
 
 @contextmanager
@@ -105,7 +141,7 @@ def fuzz(operation, *, world: World, app, seconds: float, statuses: list[int]) -
             response = case.call_wsgi(app=app)
             transaction.set_rollback(True)
         statuses.append(response.status_code)
-        for check in (server_error, errors_are_json):
+        for check in CHECKS:
             try:
                 check(response, case)
             except (AssertionError, ValueError) as error:  # a finding to list, so every operation still runs
