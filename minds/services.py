@@ -241,6 +241,12 @@ def mind_delete(*, mind: Mind) -> str:
 
 @transaction.atomic
 def mind_publish(*, mind: Mind, is_published: bool) -> Mind:
+    # Locked and re-read so concurrent toggles serialize: only an effective change is written and audited, and
+    # published_at marks the last time the mind went public (as mind_update does), not the last no-op call.
+    locked = Mind.objects.select_for_update().get(id=mind.id)
+    mind.is_published, mind.published_at = locked.is_published, locked.published_at
+    if mind.is_published == is_published:
+        return mind
     mind.is_published = is_published
     if is_published:
         mind.published_at = timezone.now()
