@@ -14,6 +14,7 @@ from knowledge.serializers import (
     SourceListQuerySerializer,
     SourceSerializer,
     UploadSerializer,
+    source_create_arguments,
     source_data,
     upload_data,
 )
@@ -80,20 +81,7 @@ class SourceListApi(MindScopedApiView):
     )
     def post(self, request):
         data = body(SourceInputSerializer, request)
-        # mimeType and fileSize are informational: the stored upload's own are used.
-        source = services.source_create(
-            mind=self.mind,
-            kind=data["type"],
-            name=data.get("name"),
-            url=data.get("url"),
-            file_url=data.get("fileUrl"),
-            file_name=data.get("fileName"),
-            content=data.get("content"),
-            youtube_url=data.get("youtubeUrl"),
-            audio_url=data.get("audioUrl"),
-            feed_url=data.get("feedUrl"),
-            callback_url=data.get("callbackUrl"),
-        )
+        source = services.source_create(mind=self.mind, **source_create_arguments(data))
         return success(201, headers={"Retry-After": POLL_AFTER_SECONDS}, source=source_data(source))
 
 

@@ -35,6 +35,7 @@ from knowledge.serializers import (
     SourceSerializer,
     collection_data,
     collection_detail_data,
+    source_create_arguments,
     source_data,
 )
 from minds.apis_base import MindScopedApiView
@@ -186,30 +187,17 @@ class CollectionSourceListApi(CollectionScopedApiView):
         description=(
             "Adds a knowledge source to the collection, in `pending`, with the same bodies as a mind's knowledge "
             "(`url`, `document`, `text`, `youtube`, `podcast`); every mind the collection is attached to searches it "
-            "once it is `ready`. The same URL or content twice in a collection gives `duplicate_source`."
+            "once it is `ready`. The same URL or content twice in a collection gives 400 `duplicate_source`."
         ),
         request=SourceInputSerializer,
         responses={
             201: envelope("CollectionSourceCreateResponse", source=SourceSerializer()),
-            **errors(*COMMON_ERRORS, 409),
+            **errors(*COMMON_ERRORS),
         },
     )
     def post(self, request):
         data = body(SourceInputSerializer, request)
-        # mimeType and fileSize are informational: the stored upload's own are used.
-        source = services.source_create(
-            collection=self.collection,
-            kind=data["type"],
-            name=data.get("name"),
-            url=data.get("url"),
-            file_url=data.get("fileUrl"),
-            file_name=data.get("fileName"),
-            content=data.get("content"),
-            youtube_url=data.get("youtubeUrl"),
-            audio_url=data.get("audioUrl"),
-            feed_url=data.get("feedUrl"),
-            callback_url=data.get("callbackUrl"),
-        )
+        source = services.source_create(collection=self.collection, **source_create_arguments(data))
         return success(201, headers={"Retry-After": POLL_AFTER_SECONDS}, source=source_data(source))
 
 

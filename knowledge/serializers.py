@@ -170,6 +170,23 @@ class SourceInputSerializer(StrictSerializer):
         return attrs
 
 
+def source_create_arguments(data: dict) -> dict:
+    """knowledge.services.source_create's arguments from a validated SourceInputSerializer body, for a mind's or a
+    collection's knowledge alike. mimeType and fileSize are informational: the stored upload's own are used."""
+    return {
+        "kind": data["type"],
+        "name": data.get("name"),
+        "url": data.get("url"),
+        "file_url": data.get("fileUrl"),
+        "file_name": data.get("fileName"),
+        "content": data.get("content"),
+        "youtube_url": data.get("youtubeUrl"),
+        "audio_url": data.get("audioUrl"),
+        "feed_url": data.get("feedUrl"),
+        "callback_url": data.get("callbackUrl"),
+    }
+
+
 class SourceListQuerySerializer(PageQuerySerializer):
     status = serializers.ChoiceField(choices=Source.Status.choices, required=False)
     type = serializers.ChoiceField(choices=Source.Type.choices, required=False)
