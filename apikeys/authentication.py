@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 
 from django.core.cache import cache
 from django.utils import timezone
@@ -40,6 +39,8 @@ class ApiKeyPrincipal:
     scopes: frozenset[str]
     allowed_mind_ids: frozenset[str] = field(default_factory=frozenset)
     expires_at: datetime | None = None
+    # The groups of the key's member (its api-user), read with the roles that bound `scopes`.
+    group_ids: frozenset[str] = field(default_factory=frozenset)
     is_authenticated: bool = True
 
     def has_scope(self, scope: str) -> bool:
@@ -52,11 +53,6 @@ class ApiKeyPrincipal:
     def actor(self) -> Actor:
         """Who the audit log names for this key's changes: the key and its api-user."""
         return Actor(key_id=self.key_id, member_id=self.member.id, label=self.member.name or self.key_id)
-
-    @cached_property
-    def group_ids(self) -> frozenset[str]:
-        """The groups of the key's member (its api-user); read once per request, only when a check needs it."""
-        return frozenset(self.member.groups.values_list("id", flat=True))
 
 
 def key_from_headers(meta: dict) -> str | None:
@@ -83,23 +79,24 @@ def principal_for_key(plaintext: str) -> ApiKeyPrincipal:
     if api_key.is_expired:
         raise ApiKeyError("api_key_expired", "The API key has expired. Create a new one.")
     _touch_last_used(api_key)
+    # One query for both what the groups open (group-only minds) and what their roles allow.
+    groups = list(api_key.member.groups.values_list("id", "roles"))
     return ApiKeyPrincipal(
         key_id=api_key.id,
         workspace=api_key.workspace,
         member=api_key.member,
-        scopes=_effective_scopes(api_key),
+        scopes=_effective_scopes(api_key, [roles or [] for _, roles in groups]),
         allowed_mind_ids=frozenset(api_key.allowed_mind_ids or []),
         expires_at=api_key.expires_at,
+        group_ids=frozenset(group_id for group_id, _ in groups),
     )
 
 
-def _effective_scopes(api_key: ApiKey) -> frozenset[str]:
+def _effective_scopes(api_key: ApiKey, group_roles: list[list[str]]) -> frozenset[str]:
     """The key's scopes, bounded by the roles of its api-user's groups when any of them carries roles
     (accounts/roles.py: roles only narrow)."""
     scopes = frozenset(api_key.scopes)
-    role_ids = [
-        role for roles in api_key.member.groups.values_list("roles", flat=True) for role in roles or []
-    ]
+    role_ids = [role for roles in group_roles for role in roles]
     if not role_ids:
         return scopes
     return scopes & scopes_of_roles(role_ids)
