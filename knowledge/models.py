@@ -146,6 +146,12 @@ class Source(models.Model):
     content = models.TextField(blank=True)  # the text of a `text` source
     content_hash = models.CharField(max_length=64, blank=True)
     callback_url = models.URLField(max_length=2000, blank=True)
+    # A document's password (a PDF that needs one to open), encrypted with a key derived from SECRET_KEY: never kept
+    # in clear, never logged, never returned.
+    password_ciphertext = models.TextField(blank=True)
+    # URL and feed sources are fetched again this often (null: only on reprocess); next_refresh_at is when.
+    refresh_interval_hours = models.PositiveIntegerField(null=True, blank=True)
+    next_refresh_at = models.DateTimeField(null=True, blank=True)
     # What processing learned (title, episode, language, extractor…).
     metadata = models.JSONField(default=dict, blank=True)
     # Outcome.
