@@ -1,6 +1,7 @@
 """HTTP load: wrk when installed (Debian package `wrk`), else a thread-pool client; p50/p99 and requests/s."""
 
 import http.client
+import math
 import re
 import shutil
 import statistics
@@ -72,3 +73,9 @@ def run_threads(url: str, connections: int, seconds: int, headers: dict) -> dict
 def measure(url: str, connections: int, seconds: int = 10, headers: dict | None = None) -> dict:
     runner = run_wrk if shutil.which("wrk") else run_threads
     return runner(url, connections, seconds, headers or {})
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The nearest-rank p-th percentile (p in 0..100) of `values`."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered), max(1, math.ceil(p / 100 * len(ordered)))) - 1]

@@ -17,7 +17,7 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    def __init__(self, env: dict, workers: int = 2, threads: int = 8):
+    def __init__(self, env: dict, workers: int = 2, threads: int = 8, log: str = "bench-gunicorn.log"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -27,7 +27,8 @@ class Gunicorn:
             "WEB_THREADS": str(threads),
             "DJANGO_DEBUG": "0",
         }
-        self.log = open(ROOT / ".data" / "bench-gunicorn.log", "wb")
+        self.log_path = ROOT / ".data" / log
+        self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -53,7 +54,7 @@ class Gunicorn:
                 return
             except OSError:
                 time.sleep(0.2)
-        raise SystemExit("gunicorn did not start; see .data/bench-gunicorn.log")
+        raise SystemExit(f"gunicorn did not start; see {self.log_path}")
 
     def stop(self):
         self.proc.terminate()

@@ -1,0 +1,707 @@
+"""Mixed load on the production stack: N clients for S seconds over a weighted mix of the product's endpoints.
+
+The stack is the one production runs: gunicorn with config/gunicorn.conf.py (2 workers × 8 threads), a real Celery
+worker, the embedded PostgreSQL (database `bench_load`) and Redis (BENCH_REDIS_URL, default db 9), and a fake
+OpenAI-compatible LLM on loopback that streams its answer in pieces (so streams hold a server thread for a while,
+as real ones do). Seeded: two private minds and one published mind per run, each with ready knowledge (real
+SciFact abstracts, processed by the worker), and four API keys the clients share.
+
+Each client is a thread with its own keep-alive connection and its own public-page visitor id; it loops until the
+deadline, picking an endpoint by weight (MIX). Streams are read to the end: one that ends without its final event
+(`event: done`, `{"event": "done"}`, `{"type": "done"}`, `data: [DONE]`) counts as dropped, one that ends with an
+`error` event as a stream error. Uploads (multipart, a small unique Markdown file) create a document source each;
+after the load the script waits for the worker to finish them.
+
+Rate limits for the run: the per-key limits are raised out of the way (RATE_LIMIT_PER_MINUTE=10^9,
+SEARCH_RATE_LIMIT_PER_MINUTE=10^6) so the API endpoints are never refused but every request is still counted in
+Redis and answered with X-RateLimit-* headers; the public chat keeps a real limit (--public-per-minute per visitor,
+5× that per address), and since every client comes from 127.0.0.1 they contend for one address budget, so 429s are
+expected there. Checked on every limited response (ratelimit_violations): the three headers present and sane;
+Remaining never increases within a window for a client; no two admitted requests of one budget and window report
+the same Remaining (no lost count across the two server processes); a 429 has Remaining 0 and a Retry-After that
+matches Reset; once the address budget refused a request, nothing later in that window is admitted; and a window
+with address refusals admitted exactly its budget.
+
+Exit status 1 on any 5xx, transport error (including a request over --timeout), dropped stream, stream error,
+unexpected status, rate-limit violation or failed upload processing.
+
+Usage: .venv/bin/python bench/mixed_load.py [--clients 16,64] [--seconds 60] [--write docs/bench/load.md]
+"""
+
+import argparse
+import http.client
+import itertools
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from common import ROOT, machine, publish, scifact_abstracts, use_bench_database
+from load import percentile
+from server import Gunicorn
+
+BENCH_REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+KEYS = 4
+SOURCES_PER_MIND = 6
+LLM_PIECES, LLM_GAP = 8, 0.02  # an answer streamed in 8 pieces 20 ms apart: ~150 ms of generation
+
+# endpoint name → weight. Upload is two requests (the file, then the source that uses it).
+MIX = {
+    "GET /api/v1/minds": 10,
+    "GET /api/v1/minds/{id}": 8,
+    "GET /api/v1/minds/{id}/knowledge": 8,
+    "POST /api/v1/minds/{id}/search": 10,
+    "POST /api/v1/minds/{id}/chat (JSON)": 7,
+    "POST /api/v1/minds/{id}/chat (SSE)": 7,
+    "POST /api/v1/minds/{id}/chat (JSON Lines)": 4,
+    "POST /api/chat (OpenIndex JSON Lines)": 6,
+    "POST /api/v1/chat/completions (stream)": 6,
+    "GET /m/{slug}": 8,
+    "POST /m/{slug}/chat (SSE)": 8,
+    "upload": 3,
+    "GET /healthz": 2,
+}
+UPLOAD = "POST /api/v1/minds/{id}/knowledge/upload"
+CREATE = "POST /api/v1/minds/{id}/knowledge (document)"
+PUBLIC_CHAT = "POST /m/{slug}/chat (SSE)"
+UNLIMITED = {"GET /m/{slug}", "GET /healthz"}  # no rate limit, no headers expected
+
+
+# The fake LLM --------------------------------------------------------------------------------------------------
+
+
+class FakeLLM(BaseHTTPRequestHandler):
+    """OpenAI-compatible /v1/chat/completions: streams LLM_PIECES pieces LLM_GAP s apart; a non-streamed call
+    (the follow-up suggestions, a JSON chat) is answered at once."""
+
+    protocol_version = "HTTP/1.0"  # the stream ends when the connection closes
+
+    def log_message(self, *args):
+        pass
+
+    def _chunk(self, model: str, **delta) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": None}
+        body = {
+            "id": "x",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": model,
+            "choices": [choice],
+        }
+        return f"data: {json.dumps(body)}\n\n".encode()
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        prompt = str(body["messages"][-1]["content"])
+        answer = (
+            '["What else?", "Tell me more"]' if "follow-up" in prompt else "The passage says so [1]. " * 4
+        )
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": answer}
+            data = json.dumps(
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        step = max(1, len(answer) // LLM_PIECES)
+        for n, start in enumerate(range(0, len(answer), step)):
+            if n:
+                time.sleep(LLM_GAP)
+            self.wfile.write(self._chunk(body["model"], content=answer[start : start + step]))
+            self.wfile.flush()
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+
+
+def fake_llm() -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeLLM)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+# The worker ----------------------------------------------------------------------------------------------------
+
+
+class Worker:
+    """A real Celery worker on every queue, one process (prefork, concurrency 1: the machine has 2 cores)."""
+
+    def __init__(self, env: dict):
+        self.log_path = ROOT / ".data" / "bench-load-worker.log"
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "celery", "-A", "config", "worker", "-c", "1", "-l", "warning"),
+                *("-Q", "default,ingestion,transcription,webhooks", "--without-gossip", "--without-mingle"),
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env, "DB_CONN_MAX_AGE": "0"},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+
+
+# Seeding -------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Seed:
+    private: list  # minds the API clients use, with the run's public mind
+    public: dict  # clients → the published mind of that run (its own rate-limit budgets)
+    warm: object  # a published mind for the warm-up, so the runs' budgets start untouched
+    keys: list[str]
+    questions: list[str]
+
+
+def seed(client_counts: list[int], public_per_minute: int) -> Seed:
+    from django.db.models import Q
+
+    from accounts.models import Workspace
+    from apikeys.services import api_key_create
+    from knowledge.models import Source
+    from knowledge.services import source_create
+    from minds.models import Mind
+
+    stamp = uuid.uuid4().hex[:6]
+    Workspace.objects.filter(name="bench-load").delete()
+    workspace = Workspace.objects.create(
+        name="bench-load", minds_limit=100, sources_limit=100_000, source_limit_per_mind=100_000
+    )
+    abstracts = scifact_abstracts(SOURCES_PER_MIND * (2 + len(client_counts)))
+
+    def mind(name: str, published: bool, texts) -> Mind:
+        m = Mind.objects.create(
+            workspace=workspace,
+            name=name,
+            slug=f"bench-load-{name.lower().replace(' ', '-')}-{stamp}",
+            is_published=published,
+            show_sources=True,
+            public_messages_per_minute=public_per_minute,
+            public_messages_per_day=10**6,
+            headline="A mind under load",
+            welcome_message="Ask me about the papers I have read.",
+        )
+        for title, text in texts:
+            source_create(mind=m, kind=Source.Type.TEXT, name=title[:200], content=f"{title}\n\n{text}")
+        return m
+
+    chunks = [abstracts[i : i + SOURCES_PER_MIND] for i in range(0, len(abstracts), SOURCES_PER_MIND)]
+    private = [mind(f"Private {i + 1}", False, chunks[i]) for i in range(2)]
+    public = {c: mind(f"Public {c}", True, chunks[2 + i]) for i, c in enumerate(client_counts)}
+    warm = mind("Warm up", True, [])
+    keys = [
+        api_key_create(
+            workspace=workspace,
+            name=f"load {i}",
+            scopes=["minds:read", "minds:write", "minds:chat", "knowledge:search"],
+        ).plaintext
+        for i in range(KEYS)
+    ]
+    deadline = time.monotonic() + 600
+    sources = Source.objects.filter(mind__workspace=workspace)
+    while sources.filter(~Q(status__in=["ready", "failed"])).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("the worker did not process the seeded sources in 10 minutes")
+        time.sleep(0.5)
+    failed = list(sources.filter(status="failed").values_list("name", "error_code"))
+    if failed:
+        raise SystemExit(f"seeded sources failed: {failed}")
+    return Seed(private, public, warm, keys, [title for title, _ in abstracts])
+
+
+# Requests ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    endpoint: str
+    client: int
+    sent: float  # wall clock (time.time()) when the request was sent
+    ms: float
+    status: int = 0  # 0: no response (transport error)
+    ttfb_ms: float | None = None  # streams: time to the first body line
+    dropped: bool = False
+    stream_error: bool = False
+    error: str = ""
+    limit: dict = field(default_factory=dict)  # the X-RateLimit-* and Retry-After headers
+    scope: str = ""  # whose budget the headers report (key / visitor / address)
+    body: bytes = b""  # non-streamed responses
+
+
+# How a stream ends: the final event of each format, and its error event.
+FINAL = {
+    "sse": (b"event: done", b"event: error"),
+    "jsonl": (b'{"event": "done"', b'{"event": "error"'),
+    "openindex": (b'{"type": "done"', b'{"type": "error"'),
+    "openai": (b"data: [DONE]", b'data: {"error"'),
+}
+LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After")
+
+
+def multipart(name: str, content: bytes, mime: str) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            f"Content-Type: {mime}\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+class Client(threading.Thread):
+    def __init__(
+        self, n: int, port: int, seed: Seed, public_mind, until: float, timeout: float, results: list
+    ):
+        super().__init__(daemon=True)
+        self.n, self.port, self.seed, self.until, self.timeout = n, port, seed, until, timeout
+        self.results = results
+        self.public = public_mind
+        self.minds = [*seed.private, public_mind]
+        self.key = seed.keys[n % len(seed.keys)]
+        self.visitor = f"loadvisitor{n:04d}{uuid.uuid4().hex[:8]}"
+        self.random = random.Random(n)
+        self.conn = None
+        self.uploaded: list[str] = []  # source ids
+
+    def run(self):
+        names, weights = list(MIX), list(MIX.values())
+        while time.time() < self.until:
+            self.one(self.random.choices(names, weights)[0])
+        if self.conn:
+            self.conn.close()
+
+    def request(self, endpoint, method, path, body=None, headers=None, stream=None, scope=None) -> Result:
+        """One request on the client's keep-alive connection, read to the end; never raises."""
+        headers = dict(headers or {})
+        if isinstance(body, (dict, list)):
+            body, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
+        result = Result(endpoint, self.n, time.time(), 0.0, scope=scope or f"key:{self.key[-4:]}")
+        started = time.perf_counter()
+        try:
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
+            result.status = response.status
+            result.limit = {
+                h: response.getheader(h) for h in LIMIT_HEADERS if response.getheader(h) is not None
+            }
+            if stream and response.status == 200:
+                final, error = FINAL[stream]
+                done = False
+                while line := response.readline():
+                    if result.ttfb_ms is None:
+                        result.ttfb_ms = (time.perf_counter() - started) * 1000
+                    done = done or line.startswith(final)
+                    result.stream_error = result.stream_error or line.startswith(error)
+                result.dropped = not done
+            else:
+                result.body = response.read()
+        except Exception as exc:  # a transport error: the connection is dropped and opened again
+            result.error = f"{exc.__class__.__name__}: {exc}"[:200]
+            self.conn.close()
+            self.conn = None
+        result.ms = (time.perf_counter() - started) * 1000
+        self.results.append(result)
+        return result
+
+    def one(self, choice: str):
+        mind = self.random.choice(self.minds)
+        question = self.random.choice(self.seed.questions)
+        auth = {"Authorization": f"Bearer {self.key}"}
+        api = f"/api/v1/minds/{mind.id}"
+        match choice:
+            case "GET /api/v1/minds":
+                self.request(choice, "GET", "/api/v1/minds", headers=auth)
+            case "GET /api/v1/minds/{id}":
+                self.request(choice, "GET", api, headers=auth)
+            case "GET /api/v1/minds/{id}/knowledge":
+                self.request(choice, "GET", f"{api}/knowledge?limit=20", headers=auth)
+            case "POST /api/v1/minds/{id}/search":
+                self.request(choice, "POST", f"{api}/search", {"query": question, "mode": "hybrid"}, auth)
+            case "POST /api/v1/minds/{id}/chat (JSON)":
+                self.request(choice, "POST", f"{api}/chat", {"message": question}, auth)
+            case "POST /api/v1/minds/{id}/chat (SSE)":
+                self.request(
+                    choice, "POST", f"{api}/chat", {"message": question, "stream": True}, auth, "sse"
+                )
+            case "POST /api/v1/minds/{id}/chat (JSON Lines)":
+                body = {"message": question, "format": "jsonl"}
+                self.request(choice, "POST", f"{api}/chat", body, auth, "jsonl")
+            case "POST /api/chat (OpenIndex JSON Lines)":
+                body = {"chatId": None, "agentId": mind.id, "message": question, "streaming": True}
+                self.request(choice, "POST", "/api/chat", body, auth, "openindex")
+            case "POST /api/v1/chat/completions (stream)":
+                body = {"model": mind.id, "messages": [{"role": "user", "content": question}], "stream": True}
+                self.request(choice, "POST", "/api/v1/chat/completions", body, auth, "openai")
+            case "GET /m/{slug}":
+                self.request(choice, "GET", f"/m/{self.public.slug}", scope="-")
+            case "POST /m/{slug}/chat (SSE)":
+                self.request(
+                    choice,
+                    "POST",
+                    f"/m/{self.public.slug}/chat",
+                    {"message": question},
+                    {"X-Minds-Visitor": self.visitor},
+                    "sse",
+                    scope=f"visitor:{self.visitor}",
+                )
+            case "upload":
+                self.upload(self.seed.private[self.random.randrange(len(self.seed.private))], auth)
+            case "GET /healthz":
+                self.request(choice, "GET", "/healthz", scope="-")
+
+    def upload(self, mind, auth):
+        token = uuid.uuid4().hex
+        text = f"# Load note {token}\n\nA note written by client {self.n} under load.\n\n{self.seed.questions[0]}\n"
+        body, content_type = multipart(f"note-{token}.md", text.encode(), "text/markdown")
+        api = f"/api/v1/minds/{mind.id}/knowledge"
+        uploaded = self.request(UPLOAD, "POST", f"{api}/upload", body, {**auth, "Content-Type": content_type})
+        if uploaded.status not in (200, 201):
+            return
+        file = json.loads(uploaded.body)
+        fields = {k: file[k] for k in ("fileUrl", "fileName", "mimeType", "fileSize")}
+        created = self.request(
+            CREATE, "POST", api, {"name": f"Note {token}", "type": "document", **fields}, auth
+        )
+        if created.status == 201:
+            self.uploaded.append(json.loads(created.body)["source"]["id"])
+
+
+# Checks --------------------------------------------------------------------------------------------------------
+
+
+def expected_statuses(endpoint: str) -> set[int]:
+    if endpoint in (UPLOAD, CREATE):
+        return {200, 201}
+    return {200, 429} if endpoint == PUBLIC_CHAT else {200}
+
+
+def ratelimit_violations(results: list[Result], public_per_minute: int) -> list[str]:
+    """Every inconsistency of the X-RateLimit-* headers (see the module docstring for the rules)."""
+    problems: list[str] = []
+    address_limit = public_per_minute * 5
+    per_client: dict[tuple, list[Result]] = defaultdict(list)  # (client, scope, limit, reset) → in send order
+    admitted: dict[tuple, list[int]] = defaultdict(
+        list
+    )  # (budget, limit, reset) → Remaining of admitted ones
+    address_refused_at: dict[str, float] = {}  # reset → when the first address refusal was received
+    admitted_in_window: Counter = Counter()  # public chat admitted per reset (minute) window
+    for r in sorted(results, key=lambda r: r.sent):
+        if r.endpoint in UNLIMITED or not r.status:
+            continue
+        h = r.limit
+        if not all(name in h for name in LIMIT_HEADERS[:3]):
+            problems.append(f"{r.endpoint} {r.status}: X-RateLimit headers missing ({sorted(h)})")
+            continue
+        try:
+            limit, remaining = int(h["X-RateLimit-Limit"]), int(h["X-RateLimit-Remaining"])
+            reset = datetime.fromisoformat(h["X-RateLimit-Reset"].replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            problems.append(f"{r.endpoint}: unreadable headers {h}")
+            continue
+        if not 0 <= remaining <= limit:
+            problems.append(f"{r.endpoint}: Remaining {remaining} outside 0..{limit}")
+        if not r.sent - 1 < reset <= r.sent + 86_400 + 1:
+            problems.append(
+                f"{r.endpoint}: Reset {h['X-RateLimit-Reset']} is not a window end after the request"
+            )
+        budget = r.scope
+        if r.endpoint == PUBLIC_CHAT and limit == address_limit:
+            budget = "address"
+        if r.status == 429:
+            retry = h.get("Retry-After")
+            if remaining != 0:
+                problems.append(f"{r.endpoint}: 429 with Remaining {remaining}")
+            if retry is None or not retry.isdigit() or not 1 <= int(retry) <= reset - r.sent + 2:
+                problems.append(
+                    f"{r.endpoint}: 429 with Retry-After {retry!r} for a window ending in "
+                    f"{reset - r.sent:.1f} s"
+                )
+            if budget == "address":
+                address_refused_at.setdefault(reset, r.sent + r.ms / 1000)
+        elif r.status < 300:
+            if remaining > 0:
+                admitted[(budget, limit, reset)].append(remaining)
+            if r.endpoint == PUBLIC_CHAT:
+                admitted_in_window[reset] += 1
+                refused = address_refused_at.get(reset)
+                if refused is not None and r.sent > refused:
+                    problems.append(
+                        f"{r.endpoint}: admitted at {r.sent:.3f} after the address budget of that "
+                        f"window refused one at {refused:.3f}"
+                    )
+        per_client[(r.client, r.scope, limit, reset)].append(r)
+    for (client, scope, _limit, _reset), rows in per_client.items():
+        values = [int(r.limit["X-RateLimit-Remaining"]) for r in rows]
+        if any(later > earlier for earlier, later in itertools.pairwise(values)):
+            problems.append(f"client {client} ({scope}): Remaining increased within a window: {values[:20]}")
+    for (budget, limit, _reset), values in admitted.items():
+        duplicates = [v for v, n in Counter(values).items() if n > 1]
+        if duplicates:
+            problems.append(
+                f"{budget} (limit {limit}): Remaining {duplicates[:5]} reported twice in one window"
+            )
+    for reset in address_refused_at:
+        if admitted_in_window[reset] != address_limit:
+            problems.append(
+                f"public chat window ending {reset:.0f}: the address budget refused requests after "
+                f"admitting {admitted_in_window[reset]}, not {address_limit}"
+            )
+    return problems
+
+
+# One run -------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    clients: int
+    seconds: float
+    results: list[Result]
+    client_cpu: float  # the load generator's CPU seconds during the run
+    violations: list[str]
+    uploads: Counter
+
+
+def run(port: int, seed: Seed, clients: int, seconds: float, timeout: float, public_per_minute: int) -> Run:
+    results: list[Result] = []
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    until = time.time() + seconds
+    threads = [Client(n, port, seed, seed.public[clients], until, timeout, results) for n in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    client_cpu = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
+    uploaded = [source_id for t in threads for source_id in t.uploaded]
+    return Run(
+        clients,
+        elapsed,
+        results,
+        client_cpu,
+        ratelimit_violations(results, public_per_minute),
+        uploads_outcome(uploaded),
+    )
+
+
+def uploads_outcome(source_ids: list[str], wait: float = 300) -> Counter:
+    """The states of the sources created by uploads, once the worker finished them (or `wait` s passed)."""
+    from knowledge.models import Source
+
+    deadline = time.monotonic() + wait
+    while True:
+        states = Counter(Source.objects.filter(id__in=source_ids).values_list("status", flat=True))
+        if set(states) <= {"ready", "failed"} or time.monotonic() > deadline:
+            return states
+        time.sleep(1)
+
+
+def warm_up(port: int, seed: Seed):
+    """Every endpoint a few times, on both server processes (loads the embedding model in each)."""
+    results: list[Result] = []
+    client = Client(0, port, seed, seed.warm, 0, 120, results)
+    for _ in range(3):
+        for choice in MIX:
+            client.one(choice)
+            if client.conn:  # a new connection each time: gunicorn hands them to both workers
+                client.conn.close()
+                client.conn = None
+    bad = [r for r in results if r.status >= 500 or r.error or r.dropped]
+    if bad:
+        raise SystemExit(f"warm-up failed: {[(r.endpoint, r.status, r.error) for r in bad]}")
+
+
+# Reporting -----------------------------------------------------------------------------------------------------
+
+
+def failures(r: Run) -> dict[str, int]:
+    res = r.results
+    return {
+        "5xx": sum(x.status >= 500 for x in res),
+        "transport errors": sum(bool(x.error) for x in res),
+        "dropped streams": sum(x.dropped for x in res),
+        "stream errors": sum(x.stream_error for x in res),
+        "unexpected statuses": sum(
+            bool(x.status) and x.status not in expected_statuses(x.endpoint) for x in res
+        ),
+        "rate-limit violations": len(r.violations),
+        "uploads not ready": sum(n for state, n in r.uploads.items() if state != "ready"),
+    }
+
+
+def fmt(values: list[float], p: float) -> str:
+    return f"{percentile(values, p):.0f}" if values else "–"
+
+
+def report(r: Run) -> list[str]:
+    by_endpoint: dict[str, list[Result]] = defaultdict(list)
+    for x in r.results:
+        by_endpoint[x.endpoint].append(x)
+    lines = [
+        f"## {r.clients} clients, {r.seconds:.0f} s",
+        "",
+        "| endpoint | requests | req/s | p50 ms | p95 ms | p99 ms | first byte p50 / p95 ms | statuses |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    order = [*MIX, UPLOAD, CREATE]
+    for endpoint in sorted(by_endpoint, key=order.index):
+        rows = by_endpoint[endpoint]
+        ms = [x.ms for x in rows if x.status]
+        admitted = [x.ms for x in rows if x.status and x.status < 400]
+        ttfb = [x.ttfb_ms for x in rows if x.ttfb_ms is not None]
+        statuses = Counter(x.status or "error" for x in rows)
+        status_text = ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items(), key=str))
+        if (
+            endpoint == PUBLIC_CHAT
+        ):  # refusals are answered at once; the answered chats are what users wait for
+            ms = admitted
+        ttfb_text = f"{fmt(ttfb, 50)} / {fmt(ttfb, 95)}" if ttfb else "–"
+        lines.append(
+            f"| `{endpoint}` | {len(rows)} | {len(rows) / r.seconds:.1f} | {fmt(ms, 50)} | {fmt(ms, 95)} | "
+            f"{fmt(ms, 99)} | {ttfb_text} | {status_text} |"
+        )
+    total = len(r.results)
+    refused = sum(x.status == 429 for x in r.results)
+    counts = failures(r)
+    slowest = max((x.ms for x in r.results), default=0)
+    lines += [
+        "",
+        f"Totals: {total} requests ({total / r.seconds:.0f}/s), slowest {slowest / 1000:.1f} s; "
+        + ", ".join(f"{name} **{n}**" for name, n in counts.items())
+        + f"; public chat 429s (expected) {refused}.",
+        f"Uploaded sources after the load: {dict(r.uploads) or 'none'}. Client CPU: {r.client_cpu:.0f} s "
+        f"({r.client_cpu / r.seconds:.2f} of a core) for the load generator itself.",
+        "",
+    ]
+    if r.violations:
+        lines += ["Rate-limit violations:", "", *(f"- {v}" for v in r.violations[:20]), ""]
+    return lines
+
+
+def log_errors(path) -> list[str]:
+    """Error lines of a server or worker log (tracebacks, ERROR records)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    return [
+        line for line in text.splitlines() if "Traceback" in line or "ERROR" in line or "CRITICAL" in line
+    ]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", default="16,64", help="comma-separated client counts, one run each")
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--timeout", type=float, default=60, help="a request slower than this is an error")
+    parser.add_argument("--public-per-minute", type=int, default=5, help="public chat limit per visitor")
+    parser.add_argument("--write")
+    args = parser.parse_args()
+    client_counts = [int(c) for c in args.clients.split(",")]
+
+    os.environ["REDIS_URL"] = os.environ["CELERY_BROKER_URL"] = BENCH_REDIS
+    url = use_bench_database("bench_load")
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)
+    llm = fake_llm()
+    env = {
+        "DATABASE_URL": url,
+        "REDIS_URL": BENCH_REDIS,
+        "CELERY_BROKER_URL": BENCH_REDIS,
+        "OPENAI_API_KEY": "bench",
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{llm.server_address[1]}/v1",
+        "RATE_LIMIT_PER_MINUTE": str(10**9),
+        "SEARCH_RATE_LIMIT_PER_MINUTE": str(10**6),
+    }
+    worker = Worker(env)
+    server = None
+    runs = []
+    try:
+        print("seeding (the worker processes the knowledge)…", flush=True)
+        data = seed(client_counts, args.public_per_minute)
+        server = Gunicorn(env, log="bench-load-gunicorn.log")
+        warm_up(server.port, data)
+        for clients in client_counts:
+            print(f"{clients} clients for {args.seconds:.0f} s…", flush=True)
+            runs.append(run(server.port, data, clients, args.seconds, args.timeout, args.public_per_minute))
+            print("\n".join(report(runs[-1])), flush=True)
+    finally:
+        if server:
+            server.stop()
+        worker.stop()
+        llm.shutdown()
+    server_errors = log_errors(ROOT / ".data" / "bench-load-gunicorn.log")
+    worker_errors = log_errors(worker.log_path)
+
+    lines = [
+        "# Mixed load",
+        "",
+        f"Machine: {machine()}. Command: `.venv/bin/python bench/mixed_load.py --clients {args.clients} "
+        f"--seconds {args.seconds:.0f}`",
+        "",
+        "gunicorn gthread 2 workers × 8 threads (config/gunicorn.conf.py), one Celery worker (concurrency 1), embedded "
+        "PostgreSQL and Redis, all on loopback with the clients; a fake OpenAI-compatible LLM streams each answer in "
+        f"{LLM_PIECES} pieces {LLM_GAP * 1000:.0f} ms apart. Each client is a thread with a keep-alive connection "
+        "that loops over the weighted mix below (weights: "
+        + ", ".join(f"{name.split(' (')[0].split('/')[-1] or name} {w}" for name, w in MIX.items())
+        + "; `upload` is a multipart upload of a small Markdown file plus the document source that uses it, which "
+        "the worker then processes during the load). Streams are read to the end.",
+        "",
+        "Rate limits for the run: per key `RATE_LIMIT_PER_MINUTE=10^9` and `SEARCH_RATE_LIMIT_PER_MINUTE=10^6` "
+        "(counted and reported, never reached); the public chat "
+        f"{args.public_per_minute}/min per visitor and {args.public_per_minute * 5}/min per address — every client "
+        "shares 127.0.0.1, so they contend for one address budget and its 429s are expected. Latencies in ms, "
+        "measured by the client from sending the request to the last byte; for the public chat only the answered "
+        "(200) ones. `first byte` is the first line of a stream's body.",
+        "",
+    ]
+    for r in runs:
+        lines += report(r)
+    lines += [
+        f"Server log error lines: {len(server_errors)}; worker log error lines: {len(worker_errors)}.",
+        *(f"    {line[:200]}" for line in (server_errors + worker_errors)[:10]),
+        "",
+    ]
+    publish(lines, args.write)
+    bad = {name: n for r in runs for name, n in failures(r).items() if n}
+    if bad:
+        print(f"FAILED: {bad}", file=sys.stderr)
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
