@@ -273,6 +273,15 @@ OPENAI_EMBEDDING_MODEL = env("OPENAI_EMBEDDING_MODEL", "text-embedding-3-small")
 CHUNK_TOKENS = env_int("CHUNK_TOKENS", 400)
 CHUNK_OVERLAP_TOKENS = env_int("CHUNK_OVERLAP_TOKENS", 60)
 WHISPER_MODEL = env("WHISPER_MODEL", "")  # empty: the packaged tiny.en
+# OCR of scanned PDF pages (knowledge/extractors/ocr.py), with Debian's Tesseract, page by page in the ingestion
+# stage. A page gets OCR_PAGE_TIME_LIMIT_SECONDS; a document's OCR stops taking pages after OCR_TOTAL_TIME_LIMIT_SECONDS,
+# which stays under SOURCE_STAGE_TIME_LIMIT_SECONDS so embedding the pages read still fits in the stage.
+OCR_ENABLED = env_bool("OCR_ENABLED", True)
+OCR_LANGUAGES = env("OCR_LANGUAGES", "eng")  # Tesseract language packs joined by "+", e.g. eng+deu
+OCR_DPI = env_int("OCR_DPI", 300)
+OCR_PAGE_TIME_LIMIT_SECONDS = env_float("OCR_PAGE_TIME_LIMIT_SECONDS", 60)
+OCR_TOTAL_TIME_LIMIT_SECONDS = env_float("OCR_TOTAL_TIME_LIMIT_SECONDS", 900)
+OCR_TESSERACT_CMD = env("OCR_TESSERACT_CMD", "tesseract")
 SOURCE_PROCESSING_DEADLINE_SECONDS = env_int("SOURCE_PROCESSING_DEADLINE_SECONDS", 1800)
 SOURCE_MAX_ATTEMPTS = env_int("SOURCE_MAX_ATTEMPTS", 3)
 # A claim's lease: the process working on a source renews it every SOURCE_HEARTBEAT_SECONDS; a claimant silent

@@ -1,0 +1,222 @@
+"""OCR of scanned PDF pages: pypdfium2 renders a page, Tesseract reads it, offline on the CPU.
+
+The PDF extractor calls it from its page loop: `page_needs_ocr` on each page's text layer, then `ocr_pdf_pages`
+for the pages that need it. OCR is best effort page by page (a page that fails or runs past its time limit is
+left out and logged, the others are kept), but a missing engine is a precise, permanent failure
+(`ocr_unavailable`), not a silent `no_text_layer`.
+"""
+
+import logging
+import re
+import shutil
+import subprocess
+import time
+import unicodedata
+
+import pypdfium2 as pdfium
+import pytesseract
+from django.conf import settings
+
+from knowledge.errors import ExtractionError
+
+logger = logging.getLogger(__name__)
+
+# A page's text layer with fewer letters and digits than this is a scan, or a scan with a stamped page number, header or
+# "Scanned by" line. The bar errs high: a near-empty real page costs one needless OCR, a missed scan loses a page.
+MIN_ALNUM = 40
+# Past these shares the text layer is garbage: a font without a Unicode map gives "(cid:12)" runs, symbols or
+# private-use code points; a font with a wrong map gives letters that form no words ("Wkh txlfn eurzq").
+MIN_ALNUM_SHARE = 0.5
+MAX_BAD_CHAR_SHARE = 0.1
+MIN_WORDLIKE_SHARE = 0.4
+MIN_VOWEL_SHARE = 0.25
+# A page rendered for OCR is capped at this many pixels (an A4 page at 300 DPI is 8.7 million): a PDF may declare
+# a poster-sized page, and its bitmap must not exhaust the worker's memory. Larger pages are rendered at a lower DPI.
+MAX_PAGE_PIXELS = 40_000_000
+
+_CID = re.compile(r"\(cid:\d+\)")
+_TOKEN = re.compile(r"\S+")
+_ASCII_WORD = re.compile(r"[A-Za-z]+")
+_VOWELS = set("aeiouyAEIOUY")
+_CONSONANT_RUN = re.compile(r"[^aeiouyAEIOUY]{5,}")
+
+
+def page_needs_ocr(text: str) -> bool:
+    """True when a page's text layer is missing or clearly garbage, so OCR would read the page better."""
+    if len(_CID.findall(text)) >= 3:
+        return True
+    chars = [c for c in text if not c.isspace()]
+    # Digits count with letters (a table of figures is text), and a Chinese or Japanese character, about as much
+    # as a short word, counts twice.
+    if sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in chars if c.isalnum()) < MIN_ALNUM:
+        return True
+    if sum(1 for c in chars if _is_bad_char(c)) / len(chars) > MAX_BAD_CHAR_SHARE:
+        return True
+    if sum(1 for c in chars if c.isalnum()) / len(chars) < MIN_ALNUM_SHARE:
+        return True
+    return _wordlike_share(text) < MIN_WORDLIKE_SHARE
+
+
+def _is_bad_char(char: str) -> bool:
+    # Cc: control characters, Co: private use (unmapped glyphs), Cn: unassigned; U+FFFD: undecodable bytes.
+    return char == "\ufffd" or unicodedata.category(char) in {"Cc", "Co", "Cn"}
+
+
+def _wordlike_share(text: str) -> float:
+    """The share of Latin-letter tokens that could be words; 1.0 for text in other scripts, which it cannot judge.
+
+    A font with a shifted map turns words into letters that still look word-shaped ("Wkh txlfn eurzq"), but its
+    vowels are rare: every Latin-script language has more than a quarter of its letters vowels, garbage far fewer."""
+    words = [
+        w
+        for token in _TOKEN.findall(text)
+        if (w := token.strip(".,;:!?()[]{}\"'«»“”‘’-")) and _ASCII_WORD.fullmatch(w)
+    ]
+    if len(words) < 5:
+        return 1.0
+    letters = "".join(words)
+    if sum(1 for c in letters if c in _VOWELS) / len(letters) < MIN_VOWEL_SHARE:
+        return 0.0
+    return sum(1 for w in words if _is_wordlike(w)) / len(words)
+
+
+def _is_wordlike(word: str) -> bool:
+    if len(word) == 1:
+        return word in "aAI"
+    if not (word.islower() or word.isupper() or word.istitle()):
+        return False
+    return any(c in _VOWELS for c in word) and not _CONSONANT_RUN.search(word)
+
+
+def ocr_pdf_pages(
+    path: str,
+    page_numbers: list[int],
+    password: str | None = None,
+    *,
+    budget_seconds: float | None = None,
+) -> dict[int, str]:
+    """The OCR text of the given 1-based pages, by page number; pages that fail, time out or read empty are left out.
+
+    Each page gets OCR_PAGE_TIME_LIMIT_SECONDS of Tesseract; pages still waiting once `budget_seconds` (default
+    OCR_TOTAL_TIME_LIMIT_SECONDS) have passed are left out too, so a long scan cannot run the ingestion stage
+    past its own time limit. Raises ExtractionError `ocr_unavailable` when OCR is enabled but Tesseract or one of
+    OCR_LANGUAGES is not installed, and `pdf_encrypted` when the password does not open the PDF.
+    """
+    if not settings.OCR_ENABLED or not page_numbers:
+        return {}
+    languages = _languages()
+    _check_engine(languages)
+    budget = settings.OCR_TOTAL_TIME_LIMIT_SECONDS if budget_seconds is None else budget_seconds
+    deadline = time.monotonic() + budget
+    pdf = _open(path, password)
+    try:
+        texts: dict[int, str] = {}
+        for position, number in enumerate(page_numbers):
+            if time.monotonic() >= deadline:
+                logger.warning(
+                    "ocr of %s: budget of %ss spent; pages %s left out", path, budget, page_numbers[position:]
+                )
+                break
+            if not 1 <= number <= len(pdf):
+                logger.warning("ocr of %s: no page %s (the PDF has %s)", path, number, len(pdf))
+                continue
+            text = _ocr_page(pdf, number, languages)
+            if text:
+                texts[number] = text
+        return texts
+    finally:
+        pdf.close()
+
+
+def _languages() -> str:
+    # Tesseract joins languages with "+"; a comma-separated setting is accepted as well.
+    return "+".join(part.strip() for part in re.split(r"[+,]", settings.OCR_LANGUAGES) if part.strip())
+
+
+_installed_languages: dict[str, set[str]] = {}
+
+
+def _check_engine(languages: str) -> None:
+    command = settings.OCR_TESSERACT_CMD
+    installed = _installed_languages.get(command)
+    if installed is None:
+        installed = _list_languages(command)
+        # Only a working engine is remembered: one installed while the worker runs is found on the next document.
+        _installed_languages[command] = installed
+    missing = [lang for lang in languages.split("+") if lang not in installed]
+    if missing:
+        raise ExtractionError(
+            "ocr_unavailable",
+            f"The PDF needs OCR, but Tesseract's language data for {', '.join(missing)} is not installed.",
+        )
+
+
+def _list_languages(command: str) -> set[str]:
+    unavailable = ExtractionError(
+        "ocr_unavailable",
+        "The PDF needs OCR (it looks scanned), but the OCR engine (Tesseract) is not installed on the server.",
+    )
+    if shutil.which(command) is None:
+        raise unavailable
+    try:
+        result = subprocess.run(
+            [command, "--list-langs"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise unavailable from exc
+    if result.returncode != 0:
+        raise unavailable
+    # The first line is a header ("List of available languages in ...").
+    return {line.strip() for line in result.stdout.splitlines()[1:] if line.strip()}
+
+
+def _open(path: str, password: str | None) -> pdfium.PdfDocument:
+    try:
+        return pdfium.PdfDocument(path, password=password)
+    except pdfium.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            raise ExtractionError(
+                "pdf_encrypted",
+                "The PDF is protected by a password; give its password or upload an unprotected copy.",
+            ) from exc
+        raise ExtractionError(
+            "corrupt_file", "The PDF is damaged and its pages could not be rendered."
+        ) from exc
+
+
+def _ocr_page(pdf: pdfium.PdfDocument, number: int, languages: str) -> str:
+    started = time.monotonic()
+    try:
+        page = pdf[number - 1]
+        try:
+            image = _render(page)
+        finally:
+            page.close()
+        # Tesseract (it is the binary pytesseract runs) is told which command to use on every call, since the
+        # setting may differ between calls (tests) and pytesseract keeps it in a module global.
+        pytesseract.pytesseract.tesseract_cmd = settings.OCR_TESSERACT_CMD
+        text = pytesseract.image_to_string(
+            image, lang=languages, timeout=settings.OCR_PAGE_TIME_LIMIT_SECONDS
+        )
+    except RuntimeError as exc:  # pytesseract's timeout (it kills the process first)
+        logger.warning(
+            "ocr of page %s: %s after %.1fs; page left out", number, exc, time.monotonic() - started
+        )
+        return ""
+    except (pytesseract.TesseractError, pdfium.PdfiumError, OSError, ValueError) as exc:
+        logger.warning("ocr of page %s failed (%s); page left out", number, exc)
+        return ""
+    logger.info("ocr of page %s: %s characters in %.1fs", number, len(text), time.monotonic() - started)
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+def _render(page: pdfium.PdfPage):
+    width, height = page.get_size()  # in points, 72 to the inch
+    scale = settings.OCR_DPI / 72
+    pixels = width * height * scale * scale
+    if pixels > MAX_PAGE_PIXELS:
+        scale *= (MAX_PAGE_PIXELS / pixels) ** 0.5
+    image = page.render(scale=scale, grayscale=True).to_pil()
+    # PGM: an uncompressed file for Tesseract, written and read faster than pytesseract's default PNG.
+    image.format = "PPM"
+    return image
