@@ -15,10 +15,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-dev: install
+dev: install ocr
 	$(PY) scripts/dev.py
 
-test: install browsers
+test: install browsers ocr
 	$(PY) scripts/run_tests.py $(ARGS)
 
 # Debian's Chromium for the Playwright browser tests (a test tool's own browser download cannot work here).
@@ -26,6 +26,17 @@ browsers:
 	@test -x /usr/bin/chromium || (echo "installing Debian chromium for the browser tests" && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) || \
 		echo "warning: could not install chromium; browser tests will be skipped")
+
+# Debian's Tesseract with its English data, to OCR scanned PDF pages (knowledge/extractors/ocr.py), and the DejaVu
+# font the OCR tests and bench/ocr.py typeset their scans with. Other languages: apt-get install tesseract-ocr-deu….
+.PHONY: ocr
+ocr:
+	@(command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx eng && \
+		test -f /usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf) || \
+		(echo "installing Debian tesseract-ocr for OCR of scanned PDFs" && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-eng \
+			fonts-dejavu-core >/dev/null) || \
+		echo "warning: could not install tesseract; OCR tests will be skipped and scanned PDFs fail with ocr_unavailable")
 
 lint: install
 	$(VENV)/bin/ruff check .
