@@ -202,6 +202,10 @@ SPECTACULAR_SETTINGS = {
         "CollectionPrivacyEnum": "knowledge.models.Collection.Privacy",
         "AgentPrivacyEnum": ["public", "private"],
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api.schema.document_infrastructure_errors",
+    ],
     # Served from the package, not a CDN: deployments may have no internet.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -13,7 +13,7 @@ from config.api.middleware import csrf_failure
 from conversations.models import Conversation, Message
 from knowledge.models import Source
 from minds.models import Mind
-from tests.helpers import assert_error
+from tests.helpers import assert_error, make_key
 from tests.test_public_page import VISITOR, make_mind, post_chat
 
 pytestmark = pytest.mark.django_db
@@ -42,6 +42,20 @@ def test_nul_in_any_path_id_or_query_is_a_400(api, client, mind):
     assert_error(api.post(f"/api/v1/minds/{mind.id}/knowledge/src%00x/reprocess"), 400, "malformed_request")
     public = client.get("/m/keeper/conversation/conv%00x", HTTP_X_MINDS_VISITOR=VISITOR)
     assert_error(public, 400, "malformed_request")
+
+
+def test_nul_in_the_url_is_refused_in_each_surfaces_own_shape(api, client, workspace, mind):
+    key = make_key(workspace)
+    typingmind = client.get("/api/v2/users/user%00x", HTTP_X_API_KEY=key)
+    assert typingmind.status_code == 400
+    assert typingmind.json()["userMessage"] == "The URL contains a NUL character."
+    openindex = client.get("/api/agents?id=a%00", HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert openindex.status_code == 400
+    assert openindex.json() == {"ok": False, "error": "The URL contains a NUL character."}
+    # Refused before authentication: no key is looked up for such a URL.
+    assert_error(client.get("/api/v1/minds/mind%00x"), 400, "malformed_request")
+    # Outside the surfaces' views (here the catch-all of unknown API paths) the refusal is the native envelope.
+    assert_error(api.get("/api/v1/nothing%00here"), 400, "malformed_request")
 
 
 def test_page_and_offset_beyond_any_integer_are_400(api, mind):

@@ -16,7 +16,16 @@ from accounts.audit import actor_enter, actor_leave
 from accounts.models import Workspace
 from apikeys.authentication import ApiKeyAuthentication, ApiKeyPrincipal
 from apikeys.permissions import HasRequiredScopes
+from config.api.errors import ApplicationError
 from config.api.throttling import ApiKeyRateThrottle, apply_rate_limit_headers, authentication_failed
+
+
+NUL_IN_URL = "The URL contains a NUL character."
+
+
+def url_has_nul(request) -> bool:
+    """PostgreSQL cannot compare text holding NUL, so a lookup by such a path or query value would raise."""
+    return "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.GET.items())
 
 
 class WorkspaceApiView(APIView):
@@ -52,6 +61,8 @@ class WorkspaceApiView(APIView):
             raise
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        if url_has_nul(request):  # before anything reads the database (authentication included)
+            raise ApplicationError(NUL_IN_URL, code="malformed_request")
         super().initial(request, *args, **kwargs)
         # From here on, whatever the services change is recorded in the audit log as done by this key.
         self._actor_token = actor_enter(self.principal.actor)

@@ -14,6 +14,7 @@ import pytest
 from knowledge.errors import ExtractionError
 from knowledge.extractors import extract_file
 from knowledge.extractors.detect import detect_file
+from knowledge.extractors.html import extract_html
 from knowledge.models import Source
 from minds.models import Mind
 from tests import realfiles
@@ -280,6 +281,16 @@ CORPUS = {
     # The same empty bytes under every name are one stored upload (deduplicated): one source stands for them.
     "zero.pdf": (lambda: b"", (FAILED, "empty_content")),
 }
+
+
+def test_a_page_nested_beyond_the_parsers_depth_says_so():
+    with pytest.raises(ExtractionError) as raised:
+        extract_html(nested_html())
+    assert raised.value.code == "empty_content"
+    assert "nest 10003 levels deep" in raised.value.message and "no deeper than 256" in raised.value.message
+    with pytest.raises(ExtractionError) as shallow:
+        extract_html(b"<html><body><nav></nav></body></html>")
+    assert shallow.value.message == "No readable text was found on the page."
 
 
 @pytest.mark.slow

@@ -122,3 +122,21 @@ def test_the_development_secret_key_is_refused_when_debug_is_off_outside_dev_run
     assert manage_check(DJANGO_SECRET_KEY="a-real-random-secret-" + "x" * 40).returncode == 0
     assert manage_check(MINDS_DEV_RUN="1").returncode == 0
     assert manage_check(DJANGO_DEBUG="1").returncode == 0
+
+
+def test_gunicorn_started_on_its_own_refuses_the_development_secret_key():
+    clean = {
+        k: v for k, v in os.environ.items() if k not in {"MINDS_DEV_RUN", "DJANGO_SECRET_KEY", "DJANGO_DEBUG"}
+    }
+    # Port 0: it never gets as far as binding, but if it did, nothing here would collide.
+    started = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.conf.py", "-b", "127.0.0.1:0"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert started.returncode != 0
+    assert "minds.E001" in started.stderr + started.stdout
+    assert "Booting worker" not in started.stderr
