@@ -41,7 +41,7 @@ def document_infrastructure_errors(result, generator, request, public):
     """
     native = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for operations in result.get("paths", {}).values():
-        for method, operation in operations.items():
+        for operation in operations.values():
             responses = operation.get("responses") if isinstance(operation, dict) else None
             if not responses or "401" not in responses:
                 continue

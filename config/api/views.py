@@ -19,7 +19,6 @@ from apikeys.permissions import HasRequiredScopes
 from config.api.errors import ApplicationError
 from config.api.throttling import ApiKeyRateThrottle, apply_rate_limit_headers, authentication_failed
 
-
 NUL_IN_URL = "The URL contains a NUL character."
 
 
