@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from config.api.errors import NotFound, UpstreamUnavailable
@@ -31,7 +32,7 @@ RETRIEVE = 6
 # not know rather than answer from loosely related text.
 MIN_SIMILARITY = 0.25
 TITLE_CHARS = 80
-HISTORY_MESSAGES = 20
+HISTORY_TURNS = 10
 FOLLOWUPS = 3
 EXTRACTIVE_MODEL = "extractive"
 
@@ -192,7 +193,7 @@ def _turn(
     asked = _save_question(conversation, question)
     yield TurnStarted(conversation_id=conversation.id, message_id=asked.id)
     if history is None:
-        history = _history(conversation, exclude_id=asked.id)
+        history = _history(conversation, before_turn=asked.turn)
     configured = llm.is_configured()
     query = _search_query(question, history, configured=configured)
     model = (mind.model or settings.LLM_MODEL) if configured else EXTRACTIVE_MODEL
@@ -211,17 +212,17 @@ def _turn(
         )
         yield from _stream_answer(draft, pieces)
         followups = _followups(mind, conversation, question, draft.content, language, configured=configured)
-        result = _save_answer(conversation, draft, followups)
+        result = _save_answer(asked, draft, followups)
     except llm.LlmUnavailable:
         # The user's message stays, so a retry continues the conversation. A provider that stalled or dropped
         # mid-answer leaves what it said, kept as `interrupted`.
         if draft.parts:
-            _save_interrupted(conversation, draft)
+            _save_interrupted(asked, draft)
         yield TurnFailed(code="llm_unavailable", message=UpstreamUnavailable.default_message)
         return
     except BaseException:
         # The client went away mid-answer (GeneratorExit) or something failed: keep what was said.
-        _save_interrupted(conversation, draft)
+        _save_interrupted(asked, draft)
         raise
     yield TurnDone(result)
 
@@ -250,19 +251,43 @@ def _conversation_for_turn(
 
 
 def _save_question(conversation: Conversation, text: str) -> Message:
-    question = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=text)
-    Conversation.objects.filter(id=conversation.id).update(updated_at=timezone.now())
-    return question
+    """The question, in the conversation's next turn. Concurrent questions queue on the conversation's row lock,
+    held only for this short transaction (never while an answer streams), so each takes its own turn."""
+    with transaction.atomic():
+        turn = (
+            Conversation.objects.select_for_update()
+            .values_list("turn_count", flat=True)
+            .get(id=conversation.id)
+        ) + 1
+        Conversation.objects.filter(id=conversation.id).update(turn_count=turn, updated_at=timezone.now())
+        return Message.objects.create(
+            conversation=conversation, role=Message.Role.USER, content=text, turn=turn
+        )
 
 
-def _history(conversation: Conversation, *, exclude_id: str) -> list[dict]:
-    turns = (
-        conversation.messages.exclude(id=exclude_id)
-        .filter(status=Message.Status.COMPLETE)
-        .order_by("-created_at")
-        .values("role", "content")[:HISTORY_MESSAGES]
+def _history(conversation: Conversation, *, before_turn: int) -> list[dict]:
+    """The last completed turns before this one, oldest first, each question followed by its own answer. Turns
+    still being answered (concurrent ones), failed or interrupted are left out."""
+    answers = (
+        Message.objects.filter(
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.COMPLETE,
+            turn__lt=before_turn,
+            reply_to__isnull=False,
+        )
+        .select_related("reply_to")
+        # One answer a turn, the latest (rows older than turns could hold two).
+        .order_by("-turn", "-created_at")
+        .distinct("turn")[:HISTORY_TURNS]
     )
-    return list(reversed(list(turns)))
+    history = []
+    for answer in reversed(list(answers)):
+        history += [
+            {"role": Message.Role.USER, "content": answer.reply_to.content},
+            {"role": Message.Role.ASSISTANT, "content": answer.content},
+        ]
+    return history
 
 
 def _search_query(question: str, history: list[dict], *, configured: bool) -> str:
@@ -364,14 +389,16 @@ def _followups(
     return tuple(q for q in mind.suggested_questions if q.strip().lower() not in asked)[:FOLLOWUPS]
 
 
-def _save_answer(conversation: Conversation, draft: _Draft, followups: tuple[str, ...]) -> TurnResult:
+def _save_answer(question: Message, draft: _Draft, followups: tuple[str, ...]) -> TurnResult:
     content = draft.content
     citations = draft.citations
     # Without a provider's count (extractive answers, servers that omit usage), words stand in for tokens.
     usage = Usage(draft.usage.prompt_tokens, draft.usage.completion_tokens or len(content.split()))
     latency_ms = _elapsed_ms(draft.started)
     answer = Message.objects.create(
-        conversation=conversation,
+        conversation_id=question.conversation_id,
+        turn=question.turn,
+        reply_to=question,
         role=Message.Role.ASSISTANT,
         content=content,
         citations=[c.as_json() for c in citations],
@@ -382,7 +409,7 @@ def _save_answer(conversation: Conversation, draft: _Draft, followups: tuple[str
         latency_ms=latency_ms,
     )
     return TurnResult(
-        conversation_id=conversation.id,
+        conversation_id=question.conversation_id,
         message_id=answer.id,
         content=content,
         citations=citations,
@@ -395,9 +422,11 @@ def _save_answer(conversation: Conversation, draft: _Draft, followups: tuple[str
     )
 
 
-def _save_interrupted(conversation: Conversation, draft: _Draft) -> None:
+def _save_interrupted(question: Message, draft: _Draft) -> None:
     Message.objects.create(
-        conversation=conversation,
+        conversation_id=question.conversation_id,
+        turn=question.turn,
+        reply_to=question,
         role=Message.Role.ASSISTANT,
         content=draft.content,
         citations=[c.as_json() for c in draft.citations],

@@ -1,4 +1,5 @@
 from django.db import models
+from django.db.models import Q
 
 from accounts.models import Member, Workspace
 from config.ids import make_id
@@ -36,6 +37,8 @@ class Conversation(models.Model):
     title = models.CharField(max_length=200, blank=True)
     visitor_id = models.CharField(max_length=64, blank=True)
     visitor_email = models.EmailField(blank=True)
+    # The last turn given out: a question takes the next one under this row's lock (conversations.chat).
+    turn_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -48,6 +51,11 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return self.title or self.id
+
+
+# A conversation reads turn by turn, each question before its answer, whatever order concurrent turns finished
+# in. "user" sorts after "assistant", hence the descending role.
+MESSAGE_ORDER = ("turn", "-role", "created_at", "id")
 
 
 class Message(models.Model):
@@ -67,6 +75,9 @@ class Message(models.Model):
     id = models.CharField(primary_key=True, max_length=40, default=message_id, editable=False)
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=20, choices=Role.choices)
+    # A question and its answer share a turn; the answer also points at its question.
+    turn = models.PositiveIntegerField()
+    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     content = models.TextField(blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.COMPLETE)
     citations = models.JSONField(default=list, blank=True)
@@ -81,8 +92,15 @@ class Message(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["created_at"]
-        indexes = [models.Index(fields=["conversation", "created_at"], name="message_conversation_created")]
+        ordering = list(MESSAGE_ORDER)
+        indexes = [models.Index(fields=["conversation", "turn"], name="message_conversation_turn")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "turn"],
+                condition=Q(role="user"),
+                name="message_one_question_per_turn",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:40]}"

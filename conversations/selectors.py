@@ -6,7 +6,7 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from apikeys.authentication import ApiKeyPrincipal
 from config.api.errors import NotFound
-from conversations.models import Conversation, Message
+from conversations.models import MESSAGE_ORDER, Conversation, Message
 from minds.models import Mind
 from minds.selectors import minds_visible
 
@@ -37,7 +37,7 @@ def conversation_get(*, principal: ApiKeyPrincipal, conversation_id: str) -> Con
         conversations_of_principal(principal)
         .filter(id=conversation_id)
         .select_related("mind")
-        .prefetch_related(Prefetch("messages", queryset=Message.objects.order_by("created_at", "id")))
+        .prefetch_related(Prefetch("messages", queryset=Message.objects.order_by(*MESSAGE_ORDER)))
         .first()
     )
     if conversation is None:
@@ -70,6 +70,6 @@ def chatlogs(
         # chatlog_data reports a member's id for API chats and the visitor's id for public/widget chats.
         conversations = conversations.filter(Q(member_id=user_id) | Q(visitor_id=user_id))
     conversations = conversations.order_by("-created_at", "-id").prefetch_related(
-        Prefetch("messages", queryset=Message.objects.order_by("created_at", "id"))
+        Prefetch("messages", queryset=Message.objects.order_by(*MESSAGE_ORDER))
     )
     return list(conversations[offset : offset + limit])

@@ -24,6 +24,7 @@ def message_data(message: Message) -> dict:
     data = {
         "id": message.id,
         "role": message.role,
+        "turn": message.turn,
         "content": message.content,
         "status": message.status,
         "createdAt": iso(message.created_at),
@@ -116,7 +117,8 @@ def chatlog_data(conversation: Conversation) -> dict:
         "chatID": conversation.id,
         "chatTitle": conversation.title,
         "createdAt": iso(conversation.created_at),
-        "recordedAt": iso(messages[-1].created_at if messages else conversation.updated_at),
+        # Listed by turn, the last message is not always the newest: concurrent turns finish in any order.
+        "recordedAt": iso(max(m.created_at for m in messages) if messages else conversation.updated_at),
         "conversationText": text,
         "userID": conversation.member_id or conversation.visitor_id or None,
         "model": models[-1] if models else None,
@@ -161,6 +163,9 @@ class ChatlogQuerySerializer(serializers.Serializer):
 class MessageSerializer(serializers.Serializer):
     id = serializers.CharField()
     role = serializers.CharField()
+    turn = serializers.IntegerField(
+        help_text="A question and its answer share a turn; messages list by turn."
+    )
     content = serializers.CharField()
     status = serializers.CharField()
     createdAt = serializers.DateTimeField()

@@ -10,7 +10,7 @@ from django.http import HttpResponse
 
 from config.api.exception_handler import error_json_response
 from conversations.chat import CitationFound, TurnDone, TurnEvent, TurnFailed, TurnStarted
-from conversations.models import Conversation
+from conversations.models import MESSAGE_ORDER, Conversation
 from conversations.streaming import stream_response
 from minds.models import Mind
 
@@ -56,7 +56,7 @@ def conversation_restore_data(conversation: Conversation, mind: Mind) -> dict:
             "citations": m.citations if mind.show_sources else [],
             "followups": m.followups,
         }
-        for m in conversation.messages.order_by("created_at", "id")
+        for m in conversation.messages.order_by(*MESSAGE_ORDER)
         if m.content
     ]
     return {"status": "success", "conversationId": conversation.id, "messages": messages}

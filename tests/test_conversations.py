@@ -1,14 +1,21 @@
 """Conversations, feedback and chat logs: the edges the chat tests do not walk — cursors, scopes, keys restricted
 to some minds, other workspaces, interrupted answers and the chat log filters."""
 
+import importlib
+from datetime import timedelta
+
 import pytest
+from django.apps import apps
+from django.utils import timezone
 
 from conversations.chat import Token, TurnResult, chat_complete, chat_stream
 from conversations.models import Conversation, Message
 from minds.models import Mind
 from tests.corpus_minds import ready_source
+from tests.fakellm import FakeLLM
 from tests.helpers import KeyedClient, assert_error, make_key
 from tests.test_search import LIGHTHOUSES
+from tests.trust.test_concurrency import echo_question
 
 pytestmark = pytest.mark.django_db
 
@@ -56,6 +63,97 @@ def test_interrupted_answer_is_listed_with_its_status(api, mind):
         ("assistant", "interrupted"),
     ]
     assert messages[1]["content"]  # what was streamed before the disconnect is kept
+
+
+def test_turns_answered_out_of_order_list_by_turn_and_each_history_pairs_question_and_answer(
+    api, mind, settings
+):
+    with FakeLLM(echo_question) as fake:
+        settings.OPENAI_BASE_URL = fake.base_url
+        slow = chat_stream(mind=mind, message="Who invented the Fresnel lens?")
+        conversation_id = next(slow).conversation_id  # turn 1 asked, its answer not begun
+        ask(mind, "How far can its light be seen?", conversation_id=conversation_id)  # turn 2, answered first
+        assert [type(e).__name__ for e in slow][-1] == "TurnDone"
+        ask(mind, "Is it still used?", conversation_id=conversation_id)
+        second, first, third = [r["messages"][1:-1] for r in fake.requests if r.get("stream")]
+    messages = api.get(f"/api/v1/conversations/{conversation_id}").json()["conversation"]["messages"]
+    assert [(m["turn"], m["role"], m["content"]) for m in messages] == [
+        (1, "user", "Who invented the Fresnel lens?"),
+        (1, "assistant", "Answer to Who invented the Fresnel lens?"),
+        (2, "user", "How far can its light be seen?"),
+        (2, "assistant", "Answer to How far can its light be seen?"),
+        (3, "user", "Is it still used?"),
+        (3, "assistant", "Answer to Is it still used?"),
+    ]
+    # Turn 2 was asked while turn 1 had no answer: its history leaves turn 1 out rather than show it unanswered.
+    assert first == [] and second == []
+    assert third == [{"role": m["role"], "content": m["content"]} for m in messages[:4]]
+
+
+def test_a_failed_turn_is_left_out_of_the_next_turns_history(mind, settings):
+    with FakeLLM(fail_with=500) as fake:
+        settings.OPENAI_BASE_URL = fake.base_url
+        failed = list(chat_stream(mind=mind, message="Who invented the Fresnel lens?"))
+    conversation_id = failed[0].conversation_id
+    with FakeLLM(echo_question) as fake:
+        settings.OPENAI_BASE_URL = fake.base_url
+        ask(mind, "Who invented the Fresnel lens?", conversation_id=conversation_id)
+        ask(mind, "How far can its light be seen?", conversation_id=conversation_id)
+        history = [r["messages"][1:-1] for r in fake.requests if r.get("stream")]
+    assert history[0] == []
+    assert history[1] == [
+        {"role": "user", "content": "Who invented the Fresnel lens?"},
+        {"role": "assistant", "content": "Answer to Who invented the Fresnel lens?"},
+    ]
+    turns = Message.objects.filter(conversation_id=conversation_id).values_list("turn", "role")
+    assert list(turns) == [(1, "user"), (2, "user"), (2, "assistant"), (3, "user"), (3, "assistant")]
+
+
+def test_backfill_numbers_the_questions_in_order_and_gives_each_answer_the_question_before_it(mind):
+    backfill_turns = importlib.import_module("conversations.migrations.0003_message_turn").backfill_turns
+    now = timezone.now()
+
+    def conversation_of(*rows: tuple[str, str], turn_count: int = 0) -> Conversation:
+        conversation = Conversation.objects.create(
+            workspace_id=mind.workspace_id, mind=mind, turn_count=turn_count
+        )
+        for n, (role, content) in enumerate(rows):
+            # Turns as the rows stood before the migration: none right (every one is recomputed).
+            message = Message.objects.create(
+                conversation=conversation, role=role, content=content, turn=100 + n
+            )
+            Message.objects.filter(id=message.id).update(created_at=now + timedelta(seconds=n))
+        return conversation
+
+    # Concurrent turns stored before turns existed: q2's and q3's answers came back in the other order.
+    interleaved = conversation_of(
+        ("user", "q1"),
+        ("assistant", "a1"),
+        ("user", "q2"),
+        ("user", "q3"),
+        ("assistant", "a3"),
+        ("assistant", "a2"),
+    )
+    orphan = conversation_of(("assistant", "a0"), ("user", "q1"))
+    empty = conversation_of(turn_count=5)
+
+    def rows(conversation):
+        messages = Message.objects.filter(conversation=conversation).order_by("created_at")
+        return list(messages.values_list("content", "turn", "reply_to__content"))
+
+    for _ in range(2):  # running it again changes nothing
+        backfill_turns(apps, None)
+        assert rows(interleaved) == [
+            ("q1", 1, None),
+            ("a1", 1, "q1"),
+            ("q2", 2, None),
+            ("q3", 3, None),
+            ("a3", 3, "q3"),
+            ("a2", 3, "q3"),
+        ]
+        assert rows(orphan) == [("a0", 0, None), ("q1", 1, None)]
+        counts = dict(Conversation.objects.values_list("id", "turn_count"))
+        assert (counts[interleaved.id], counts[orphan.id], counts[empty.id]) == (3, 1, 0)
 
 
 def test_conversation_list_validation(api, mind, second_mind):

@@ -312,9 +312,9 @@ def _conversation(mind, *, created_at, member=None, visitor_id="", text="Hello")
         title=text,
         channel="agent",
     )
-    Message.objects.create(conversation=conversation, role="user", content=text)
+    Message.objects.create(conversation=conversation, role="user", content=text, turn=1)
     Message.objects.create(
-        conversation=conversation, role="assistant", content="Hi there!", model="extractive"
+        conversation=conversation, role="assistant", content="Hi there!", model="extractive", turn=1
     )
     Conversation.objects.filter(id=conversation.id).update(created_at=created_at)
     return conversation

@@ -7,7 +7,7 @@ from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
 from apikeys.authentication import ApiKeyPrincipal
 from config.api.errors import NotFound
-from conversations.models import Conversation, Message
+from conversations.models import MESSAGE_ORDER, Conversation, Message
 from conversations.selectors import conversations_of_principal
 from knowledge.models import Collection
 from minds.models import Mind
@@ -61,7 +61,7 @@ def chats_page(
         chats = chats.filter(updated_at__lt=datetime.fromtimestamp(start_after_ms / 1000, tz=UTC))
     chats = (
         chats.select_related("mind")
-        .prefetch_related(Prefetch("messages", queryset=Message.objects.order_by("created_at", "id")))
+        .prefetch_related(Prefetch("messages", queryset=Message.objects.order_by(*MESSAGE_ORDER)))
         .order_by("-updated_at", "-id")
     )
     return list(chats[:limit])
