@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install dev test lint format wrk bench bench-api bench-ingest bench-retrieval bench-chat bench-quality bench-page browsers clean-data
+.PHONY: install dev test lint format wrk bench bench-api bench-ingest bench-retrieval bench-chat bench-quality bench-page bench-load browsers clean-data
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -48,7 +48,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 # Benchmarks print their figures and write docs/bench/*.md (see docs/benchmarks.md). They use their own databases.
-bench: bench-api bench-page bench-ingest bench-retrieval bench-chat bench-quality
+bench: bench-api bench-page bench-ingest bench-retrieval bench-chat bench-quality bench-load
 	$(PY) bench/report.py
 
 # Debian's wrk for the HTTP load benchmarks (bench/load.py falls back to a slower thread-pool client without it).
@@ -74,6 +74,10 @@ bench-chat: install
 
 bench-quality: install
 	$(PY) bench/quality.py --write docs/bench/quality.md
+
+# 16 then 64 clients for 60 s each over the mixed load; fails on any 5xx, transport error or dropped stream.
+bench-load: install
+	$(PY) bench/mixed_load.py --write docs/bench/load.md
 
 clean-data:
 	-$(PY) scripts/devdb.py stop

@@ -3,7 +3,7 @@
 The stack is the one production runs: gunicorn with config/gunicorn.conf.py (2 workers × 8 threads), a real Celery
 worker, the embedded PostgreSQL (database `bench_load`) and Redis (BENCH_REDIS_URL, default db 9), and a fake
 OpenAI-compatible LLM on loopback that streams its answer in pieces (so streams hold a server thread for a while,
-as real ones do). Seeded: two private minds and one published mind per run, each with ready knowledge (real
+as real ones do). Seeded: two private minds and two published minds per run, each with ready knowledge (real
 SciFact abstracts, processed by the worker), and four API keys the clients share.
 
 Each client is a thread with its own keep-alive connection and its own public-page visitor id; it loops until the
@@ -14,9 +14,10 @@ after the load the script waits for the worker to finish them.
 
 Rate limits for the run: the per-key limits are raised out of the way (RATE_LIMIT_PER_MINUTE=10^9,
 SEARCH_RATE_LIMIT_PER_MINUTE=10^6) so the API endpoints are never refused but every request is still counted in
-Redis and answered with X-RateLimit-* headers; the public chat keeps a real limit (--public-per-minute per visitor,
-5× that per address), and since every client comes from 127.0.0.1 they contend for one address budget, so 429s are
-expected there. Checked on every limited response (ratelimit_violations): the three headers present and sane;
+Redis and answered with X-RateLimit-* headers. The public chat is measured on two published minds: a roomy one
+(10,000 messages a minute per visitor, never reached: its latencies are what a visitor waits for) and a tight one
+(--tight-per-minute per visitor, default 2, and 5× that per address). Every client comes from 127.0.0.1, so they
+all contend for the tight mind's one address budget, and its 429s are expected and counted apart. Checked on every limited response (ratelimit_violations): the three headers present and sane;
 Remaining never increases within a window for a client; no two admitted requests of one budget and window report
 the same Remaining (no lost count across the two server processes); a 429 has Remaining 0 and a Retry-After that
 matches Reset; once the address budget refused a request, nothing later in that window is admitted; and a window
@@ -66,13 +67,16 @@ MIX = {
     "POST /api/chat (OpenIndex JSON Lines)": 6,
     "POST /api/v1/chat/completions (stream)": 6,
     "GET /m/{slug}": 8,
-    "POST /m/{slug}/chat (SSE)": 8,
+    "POST /m/{slug}/chat (SSE)": 5,
+    "POST /m/{slug}/chat (SSE, tight budget)": 4,
     "upload": 3,
     "GET /healthz": 2,
 }
 UPLOAD = "POST /api/v1/minds/{id}/knowledge/upload"
 CREATE = "POST /api/v1/minds/{id}/knowledge (document)"
-PUBLIC_CHAT = "POST /m/{slug}/chat (SSE)"
+PUBLIC_CHAT = "POST /m/{slug}/chat (SSE)"  # a roomy budget: what a visitor waits for
+TIGHT_CHAT = "POST /m/{slug}/chat (SSE, tight budget)"  # a tight one, for the 429s under contention
+ROOMY_PER_MINUTE = 10_000
 UNLIMITED = {"GET /m/{slug}", "GET /healthz"}  # no rate limit, no headers expected
 
 
@@ -173,13 +177,13 @@ class Worker:
 @dataclass
 class Seed:
     private: list  # minds the API clients use, with the run's public mind
-    public: dict  # clients → the published mind of that run (its own rate-limit budgets)
+    public: dict  # clients → the published minds of that run (own budgets): (roomy, tight)
     warm: object  # a published mind for the warm-up, so the runs' budgets start untouched
     keys: list[str]
     questions: list[str]
 
 
-def seed(client_counts: list[int], public_per_minute: int) -> Seed:
+def seed(client_counts: list[int], tight_per_minute: int) -> Seed:
     from django.db.models import Q
 
     from accounts.models import Workspace
@@ -193,16 +197,16 @@ def seed(client_counts: list[int], public_per_minute: int) -> Seed:
     workspace = Workspace.objects.create(
         name="bench-load", minds_limit=100, sources_limit=100_000, source_limit_per_mind=100_000
     )
-    abstracts = scifact_abstracts(SOURCES_PER_MIND * (2 + len(client_counts)))
+    abstracts = scifact_abstracts(SOURCES_PER_MIND * (2 + 2 * len(client_counts)))
 
-    def mind(name: str, published: bool, texts) -> Mind:
+    def mind(name: str, published: bool, texts, per_minute: int = ROOMY_PER_MINUTE) -> Mind:
         m = Mind.objects.create(
             workspace=workspace,
             name=name,
             slug=f"bench-load-{name.lower().replace(' ', '-')}-{stamp}",
             is_published=published,
             show_sources=True,
-            public_messages_per_minute=public_per_minute,
+            public_messages_per_minute=per_minute,
             public_messages_per_day=10**6,
             headline="A mind under load",
             welcome_message="Ask me about the papers I have read.",
@@ -213,8 +217,14 @@ def seed(client_counts: list[int], public_per_minute: int) -> Seed:
 
     chunks = [abstracts[i : i + SOURCES_PER_MIND] for i in range(0, len(abstracts), SOURCES_PER_MIND)]
     private = [mind(f"Private {i + 1}", False, chunks[i]) for i in range(2)]
-    public = {c: mind(f"Public {c}", True, chunks[2 + i]) for i, c in enumerate(client_counts)}
-    warm = mind("Warm up", True, [])
+    public = {
+        c: (
+            mind(f"Public {c}", True, chunks[2 + 2 * i]),
+            mind(f"Tight {c}", True, chunks[3 + 2 * i], tight_per_minute),
+        )
+        for i, c in enumerate(client_counts)
+    }
+    warm = (mind("Warm up", True, []), mind("Warm up tight", True, [], tight_per_minute))
     keys = [
         api_key_create(
             workspace=workspace,
@@ -279,13 +289,13 @@ def multipart(name: str, content: bytes, mime: str) -> tuple[bytes, str]:
 
 class Client(threading.Thread):
     def __init__(
-        self, n: int, port: int, seed: Seed, public_mind, until: float, timeout: float, results: list
+        self, n: int, port: int, seed: Seed, public: tuple, until: float, timeout: float, results: list
     ):
         super().__init__(daemon=True)
         self.n, self.port, self.seed, self.until, self.timeout = n, port, seed, until, timeout
         self.results = results
-        self.public = public_mind
-        self.minds = [*seed.private, public_mind]
+        self.public, self.tight = public
+        self.minds = [*seed.private, self.public]
         self.key = seed.keys[n % len(seed.keys)]
         self.visitor = f"loadvisitor{n:04d}{uuid.uuid4().hex[:8]}"
         self.random = random.Random(n)
@@ -365,11 +375,12 @@ class Client(threading.Thread):
                 self.request(choice, "POST", "/api/v1/chat/completions", body, auth, "openai")
             case "GET /m/{slug}":
                 self.request(choice, "GET", f"/m/{self.public.slug}", scope="-")
-            case "POST /m/{slug}/chat (SSE)":
+            case "POST /m/{slug}/chat (SSE)" | "POST /m/{slug}/chat (SSE, tight budget)":
+                slug = (self.tight if choice == TIGHT_CHAT else self.public).slug
                 self.request(
                     choice,
                     "POST",
-                    f"/m/{self.public.slug}/chat",
+                    f"/m/{slug}/chat",
                     {"message": question},
                     {"X-Minds-Visitor": self.visitor},
                     "sse",
@@ -403,19 +414,20 @@ class Client(threading.Thread):
 def expected_statuses(endpoint: str) -> set[int]:
     if endpoint in (UPLOAD, CREATE):
         return {200, 201}
-    return {200, 429} if endpoint == PUBLIC_CHAT else {200}
+    return {200, 429} if endpoint == TIGHT_CHAT else {200}
 
 
-def ratelimit_violations(results: list[Result], public_per_minute: int) -> list[str]:
+def ratelimit_violations(results: list[Result], tight_per_minute: int) -> list[str]:
     """Every inconsistency of the X-RateLimit-* headers (see the module docstring for the rules)."""
     problems: list[str] = []
-    address_limit = public_per_minute * 5
+    per_minute = {PUBLIC_CHAT: ROOMY_PER_MINUTE, TIGHT_CHAT: tight_per_minute}
     per_client: dict[tuple, list[Result]] = defaultdict(list)  # (client, scope, limit, reset) → in send order
     admitted: dict[tuple, list[int]] = defaultdict(
         list
     )  # (budget, limit, reset) → Remaining of admitted ones
-    address_refused_at: dict[str, float] = {}  # reset → when the first address refusal was received
-    admitted_in_window: Counter = Counter()  # public chat admitted per reset (minute) window
+    # (endpoint, reset) → when the first refusal by the address budget was received; public chats admitted
+    address_refused_at: dict[tuple, float] = {}
+    admitted_in_window: Counter = Counter()
     for r in sorted(results, key=lambda r: r.sent):
         if r.endpoint in UNLIMITED or not r.status:
             continue
@@ -435,9 +447,9 @@ def ratelimit_violations(results: list[Result], public_per_minute: int) -> list[
             problems.append(
                 f"{r.endpoint}: Reset {h['X-RateLimit-Reset']} is not a window end after the request"
             )
-        budget = r.scope
-        if r.endpoint == PUBLIC_CHAT and limit == address_limit:
-            budget = "address"
+        budget, window = f"{r.scope}@{r.endpoint}", (r.endpoint, reset)
+        if r.endpoint in per_minute and limit == per_minute[r.endpoint] * 5:
+            budget = f"address@{r.endpoint}"
         if r.status == 429:
             retry = h.get("Retry-After")
             if remaining != 0:
@@ -447,14 +459,14 @@ def ratelimit_violations(results: list[Result], public_per_minute: int) -> list[
                     f"{r.endpoint}: 429 with Retry-After {retry!r} for a window ending in "
                     f"{reset - r.sent:.1f} s"
                 )
-            if budget == "address":
-                address_refused_at.setdefault(reset, r.sent + r.ms / 1000)
+            if budget.startswith("address"):
+                address_refused_at.setdefault(window, r.sent + r.ms / 1000)
         elif r.status < 300:
             if remaining > 0:
                 admitted[(budget, limit, reset)].append(remaining)
-            if r.endpoint == PUBLIC_CHAT:
-                admitted_in_window[reset] += 1
-                refused = address_refused_at.get(reset)
+            if r.endpoint in per_minute:
+                admitted_in_window[window] += 1
+                refused = address_refused_at.get(window)
                 if refused is not None and r.sent > refused:
                     problems.append(
                         f"{r.endpoint}: admitted at {r.sent:.3f} after the address budget of that "
@@ -471,13 +483,29 @@ def ratelimit_violations(results: list[Result], public_per_minute: int) -> list[
             problems.append(
                 f"{budget} (limit {limit}): Remaining {duplicates[:5]} reported twice in one window"
             )
-    for reset in address_refused_at:
-        if admitted_in_window[reset] != address_limit:
+    for endpoint, reset in address_refused_at:
+        if admitted_in_window[(endpoint, reset)] != per_minute[endpoint] * 5:
             problems.append(
-                f"public chat window ending {reset:.0f}: the address budget refused requests after "
-                f"admitting {admitted_in_window[reset]}, not {address_limit}"
+                f"{endpoint}, window ending {reset:.0f}: the address budget refused requests after "
+                f"admitting {admitted_in_window[(endpoint, reset)]}, not {per_minute[endpoint] * 5}"
             )
     return problems
+
+
+def ratelimit_summary(results: list[Result], tight_per_minute: int) -> str:
+    """What the rate-limit check saw: responses checked, and the public chat's admissions and refusals."""
+    checked = [r for r in results if r.status and r.endpoint not in UNLIMITED]
+    chats = [r for r in checked if r.endpoint == TIGHT_CHAT]
+    refused = [r for r in chats if r.status == 429]
+    by_address = [r for r in refused if r.limit.get("X-RateLimit-Limit") == str(tight_per_minute * 5)]
+    windows = {r.limit.get("X-RateLimit-Reset") for r in by_address}
+    return (
+        f"Rate-limit headers checked on {len(checked)} responses; tight public chat {len(chats) - len(refused)} "
+        "admitted, "
+        f"{len(refused)} refused with 429 ({len(by_address)} by the shared address budget, "
+        f"{len(refused) - len(by_address)} by a visitor's own), the address budget exhausted in {len(windows)} "
+        "minute window(s)."
+    )
 
 
 # One run -------------------------------------------------------------------------------------------------------
@@ -491,9 +519,10 @@ class Run:
     client_cpu: float  # the load generator's CPU seconds during the run
     violations: list[str]
     uploads: Counter
+    tight_per_minute: int
 
 
-def run(port: int, seed: Seed, clients: int, seconds: float, timeout: float, public_per_minute: int) -> Run:
+def run(port: int, seed: Seed, clients: int, seconds: float, timeout: float, tight_per_minute: int) -> Run:
     results: list[Result] = []
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     until = time.time() + seconds
@@ -512,8 +541,9 @@ def run(port: int, seed: Seed, clients: int, seconds: float, timeout: float, pub
         elapsed,
         results,
         client_cpu,
-        ratelimit_violations(results, public_per_minute),
+        ratelimit_violations(results, tight_per_minute),
         uploads_outcome(uploaded),
+        tight_per_minute,
     )
 
 
@@ -571,10 +601,10 @@ def report(r: Run) -> list[str]:
     for x in r.results:
         by_endpoint[x.endpoint].append(x)
     lines = [
-        f"## {r.clients} clients, {r.seconds:.0f} s",
+        f"### {r.clients} clients, {r.seconds:.0f} s",
         "",
-        "| endpoint | requests | req/s | p50 ms | p95 ms | p99 ms | first byte p50 / p95 ms | statuses |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| endpoint | weight | requests | req/s | p50 ms | p95 ms | p99 ms | first byte p50 / p95 ms | statuses |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     order = [*MIX, UPLOAD, CREATE]
     for endpoint in sorted(by_endpoint, key=order.index):
@@ -584,26 +614,25 @@ def report(r: Run) -> list[str]:
         ttfb = [x.ttfb_ms for x in rows if x.ttfb_ms is not None]
         statuses = Counter(x.status or "error" for x in rows)
         status_text = ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items(), key=str))
-        if (
-            endpoint == PUBLIC_CHAT
-        ):  # refusals are answered at once; the answered chats are what users wait for
+        if endpoint == TIGHT_CHAT:  # refusals are answered at once; users wait for the answered chats
             ms = admitted
         ttfb_text = f"{fmt(ttfb, 50)} / {fmt(ttfb, 95)}" if ttfb else "–"
         lines.append(
-            f"| `{endpoint}` | {len(rows)} | {len(rows) / r.seconds:.1f} | {fmt(ms, 50)} | {fmt(ms, 95)} | "
+            f"| `{endpoint}` | {MIX.get(endpoint, MIX['upload'])} | {len(rows)} | {len(rows) / r.seconds:.1f} | {fmt(ms, 50)} | {fmt(ms, 95)} | "
             f"{fmt(ms, 99)} | {ttfb_text} | {status_text} |"
         )
     total = len(r.results)
-    refused = sum(x.status == 429 for x in r.results)
+    refused = sum(x.status == 429 for x in r.results if x.endpoint == TIGHT_CHAT)
     counts = failures(r)
     slowest = max((x.ms for x in r.results), default=0)
     lines += [
         "",
         f"Totals: {total} requests ({total / r.seconds:.0f}/s), slowest {slowest / 1000:.1f} s; "
         + ", ".join(f"{name} **{n}**" for name, n in counts.items())
-        + f"; public chat 429s (expected) {refused}.",
+        + f"; tight public chat 429s (expected) {refused}.",
+        ratelimit_summary(r.results, r.tight_per_minute),
         f"Uploaded sources after the load: {dict(r.uploads) or 'none'}. Client CPU: {r.client_cpu:.0f} s "
-        f"({r.client_cpu / r.seconds:.2f} of a core) for the load generator itself.",
+        f"({r.client_cpu / r.seconds:.2f} of a core) for the load generator itself (clients and fake LLM).",
         "",
     ]
     if r.violations:
@@ -627,7 +656,9 @@ def main():
     parser.add_argument("--clients", default="16,64", help="comma-separated client counts, one run each")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--timeout", type=float, default=60, help="a request slower than this is an error")
-    parser.add_argument("--public-per-minute", type=int, default=5, help="public chat limit per visitor")
+    parser.add_argument(
+        "--tight-per-minute", type=int, default=2, help="the tight public chat's limit per visitor"
+    )
     parser.add_argument("--write")
     args = parser.parse_args()
     client_counts = [int(c) for c in args.clients.split(",")]
@@ -652,12 +683,12 @@ def main():
     runs = []
     try:
         print("seeding (the worker processes the knowledge)…", flush=True)
-        data = seed(client_counts, args.public_per_minute)
+        data = seed(client_counts, args.tight_per_minute)
         server = Gunicorn(env, log="bench-load-gunicorn.log")
         warm_up(server.port, data)
         for clients in client_counts:
             print(f"{clients} clients for {args.seconds:.0f} s…", flush=True)
-            runs.append(run(server.port, data, clients, args.seconds, args.timeout, args.public_per_minute))
+            runs.append(run(server.port, data, clients, args.seconds, args.timeout, args.tight_per_minute))
             print("\n".join(report(runs[-1])), flush=True)
     finally:
         if server:
@@ -676,17 +707,18 @@ def main():
         "gunicorn gthread 2 workers × 8 threads (config/gunicorn.conf.py), one Celery worker (concurrency 1), embedded "
         "PostgreSQL and Redis, all on loopback with the clients; a fake OpenAI-compatible LLM streams each answer in "
         f"{LLM_PIECES} pieces {LLM_GAP * 1000:.0f} ms apart. Each client is a thread with a keep-alive connection "
-        "that loops over the weighted mix below (weights: "
-        + ", ".join(f"{name.split(' (')[0].split('/')[-1] or name} {w}" for name, w in MIX.items())
-        + "; `upload` is a multipart upload of a small Markdown file plus the document source that uses it, which "
-        "the worker then processes during the load). Streams are read to the end.",
+        "that loops over the weighted mix (the `weight` column: the chance of each endpoint per pick; `upload` is a "
+        "multipart upload of a small Markdown file followed by the document source that uses it, which the worker "
+        "then processes during the load). Streams are read to the end.",
         "",
         "Rate limits for the run: per key `RATE_LIMIT_PER_MINUTE=10^9` and `SEARCH_RATE_LIMIT_PER_MINUTE=10^6` "
-        "(counted and reported, never reached); the public chat "
-        f"{args.public_per_minute}/min per visitor and {args.public_per_minute * 5}/min per address — every client "
-        "shares 127.0.0.1, so they contend for one address budget and its 429s are expected. Latencies in ms, "
-        "measured by the client from sending the request to the last byte; for the public chat only the answered "
-        "(200) ones. `first byte` is the first line of a stream's body.",
+        "(counted and reported, never reached); the public chat of one published mind 10,000/min per visitor "
+        "(never reached), of another (`tight budget`) "
+        f"{args.tight_per_minute}/min per visitor and {args.tight_per_minute * 5}/min per address: every client "
+        "shares 127.0.0.1, so they contend for that one address budget and its 429s are expected. Latencies in ms, "
+        "measured by the client from sending the request to the last byte; for the tight public chat only the "
+        "answered (200) ones. `first byte` is the first line of a stream's body. Each run gets fresh published "
+        "minds, so its budgets start untouched.",
         "",
     ]
     for r in runs:
