@@ -1,4 +1,5 @@
-"""A minimal PDF writer (Helvetica text pages) so benchmarks can build a long real-text PDF without new packages."""
+"""A minimal PDF writer (Helvetica text pages) so benchmarks and tests can build real-text PDFs without new packages:
+long single-column documents, and two-column pages drawn in the order that interleaves naive extraction."""
 
 import textwrap
 
@@ -38,8 +39,63 @@ def write_text_pdf(
             b"/Contents %d 0 R >>" % (font_id, content_id)
         )
         page_ids.append(len(objects))
+    _write(path, objects, page_ids)
+    return words
+
+
+def write_two_column_pdf(
+    path: str,
+    title: str,
+    left: list[str],
+    right: list[str],
+    *,
+    row_order: bool = True,
+    width: int = 44,
+    footer: str = "",
+) -> str:
+    """One page: a full-width `title`, then `left` and `right` paragraphs in two columns of `width` characters,
+    and an optional full-width `footer` under them. With `row_order` the content stream draws the columns row by
+    row (left line 1, right line 1, left line 2, ...), as some generators do; otherwise a column at a time. Returns
+    the text in reading order (title, left column, right column, footer), paragraphs separated by blank lines."""
+    columns = []
+    for paragraphs in (left, right):
+        lines: list[str] = []
+        for paragraph in paragraphs:
+            lines.extend(textwrap.wrap(paragraph, width=width) + [""])
+        columns.append(lines[:-1])
+    rows = max(len(columns[0]), len(columns[1]))
+    top, leading = 700, 13
+    draws = [(side, row) for row in range(rows) for side in (0, 1)]
+    if not row_order:
+        draws.sort()
+    shows = []
+    for side, row in draws:
+        if row < len(columns[side]) and columns[side][row]:
+            x = 50 if side == 0 else 316
+            shows.append(f"1 0 0 1 {x} {top - row * leading} Tm ({_escape(columns[side][row])}) Tj")
+    stream = (
+        f"BT /F1 16 Tf 1 0 0 1 50 750 Tm ({_escape(title)}) Tj ET BT /F1 10 Tf " + " ".join(shows) + " ET"
+    )
+    if footer:
+        stream += f" BT /F1 9 Tf 1 0 0 1 50 {top - (rows + 2) * leading} Tm ({_escape(footer)}) Tj ET"
+    data = stream.encode("latin-1")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d >>\nstream\n" % len(data) + data + b"\nendstream",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+        b"/Contents 4 0 R >>",
+    ]
+    _write(path, objects, [5])
+    parts = [title, *left, *right] + ([footer] if footer else [])
+    return "\n\n".join(parts)
+
+
+def _write(path: str, objects: list[bytes], page_ids: list[int]) -> None:
+    """Objects numbered from 1 (1: catalog, 2: the page tree, filled in here), an xref table and the trailer."""
     kids = " ".join(f"{i} 0 R" for i in page_ids).encode()
-    objects[1] = b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % pages
+    objects[1] = b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % len(page_ids)
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -52,4 +108,3 @@ def write_text_pdf(
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     with open(path, "wb") as handle:
         handle.write(out)
-    return words

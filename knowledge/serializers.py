@@ -6,6 +6,7 @@ from rest_framework import serializers
 from config.api.pagination import PageQuerySerializer
 from config.api.serializers import StrictSerializer, iso
 from knowledge.models import Collection, Source, UploadedFile
+from knowledge.passwords import MAX_PASSWORD_CHARS
 from minds.serializers import SourceStatsSerializer  # one component for minds and collections
 
 # The size a client claims is informational (the stored upload's size is used); this only keeps it in bigint.
@@ -135,6 +136,14 @@ class SourceInputSerializer(StrictSerializer):
     audioUrl = serializers.CharField(max_length=2000, required=False)
     feedUrl = serializers.CharField(max_length=2000, required=False)
     callbackUrl = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    password = serializers.CharField(
+        max_length=MAX_PASSWORD_CHARS,
+        required=False,
+        write_only=True,
+        trim_whitespace=False,
+        help_text="A document's password, for a PDF that needs one to open. Stored encrypted, used only to open "
+        "the file; never returned or logged.",
+    )
 
     REQUIRED = {
         "url": ("url",),
@@ -144,7 +153,7 @@ class SourceInputSerializer(StrictSerializer):
     }
     ALLOWED = {
         "url": {"url"},
-        "document": {"fileUrl", "fileName", "mimeType", "fileSize"},
+        "document": {"fileUrl", "fileName", "mimeType", "fileSize", "password"},
         "text": {"content"},
         "youtube": {"youtubeUrl"},
         "podcast": {"fileUrl", "fileName", "mimeType", "fileSize", "audioUrl", "feedUrl"},
@@ -184,6 +193,7 @@ def source_create_arguments(data: dict) -> dict:
         "audio_url": data.get("audioUrl"),
         "feed_url": data.get("feedUrl"),
         "callback_url": data.get("callbackUrl"),
+        "password": data.get("password"),
     }
 
 

@@ -20,6 +20,7 @@ from knowledge import safe_http
 from knowledge.errors import DuplicateSource, ExtractionError, UrlNotAllowedError
 from knowledge.extractors.youtube import video_id as youtube_video_id
 from knowledge.models import Collection, Source, UploadedFile
+from knowledge.passwords import password_encrypt
 from minds.models import Mind
 
 # What knowledge belongs to: a mind, or a collection several minds draw on.
@@ -104,9 +105,11 @@ def source_fields(
     feed_url: str | None = None,
     callback_url: str | None = None,
     metadata: dict | None = None,
+    password: str | None = None,
 ) -> dict:
     """The new row's fields from the input of its kind: `url`; `youtube_url`; `content` (text); `file_url` of an
-    upload (document, or podcast); `audio_url` or `feed_url` (podcast). Raises the error the API answers."""
+    upload (document, or podcast), a document's optional `password` (kept encrypted); `audio_url` or `feed_url`
+    (podcast). Raises the error the API answers."""
     fields: dict = {"type": kind, "metadata": dict(metadata or {})}
     if callback_url:
         fields["callback_url"] = check_url(callback_url, "callbackUrl")
@@ -141,6 +144,8 @@ def source_fields(
             file_size=upload.file_size,
             content_hash=upload.sha256,
         )
+        if password and kind == Source.Type.DOCUMENT:
+            fields["password_ciphertext"] = password_encrypt(password)
         default_name = file_name or upload.file_name
     elif audio_url:
         fields["audio_url"] = check_url(audio_url, "audioUrl")
@@ -218,6 +223,8 @@ def source_insert(*, owner: Owner, fields: dict) -> Source:
                     "mindId": source.mind_id,
                     "collectionId": source.collection_id,
                     "url": source.url,
+                    # That a password was given shows as "[redacted]"; its value is never recorded.
+                    **({"password": True} if source.password_ciphertext else {}),
                 }
             ),
         )

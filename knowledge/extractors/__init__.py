@@ -14,15 +14,15 @@ __all__ = [
 ]
 
 
-def extract_file(path: str, kind: str) -> Extracted:
-    """The text of a document; `kind` as detect.detect_file decided it from the bytes.
+def extract_file(path: str, kind: str, *, password: str | None = None) -> Extracted:
+    """The text of a document; `kind` as detect.detect_file decided it from the bytes; `password` opens a PDF.
 
     Audio never comes here: the transcription stage of the pipeline calls audio.transcribe.
     """
     if kind == "pdf":
         from knowledge.extractors.pdf import extract_pdf
 
-        return extract_pdf(path)
+        return extract_pdf(path, password=password)
     if kind == "docx":
         from knowledge.extractors.docx import extract_docx
 

@@ -1,15 +1,28 @@
-"""PDF text, page by page, with pypdf."""
+"""PDF text, page by page, with pypdf.
+
+Encrypted PDFs open with an empty user password (the common copy-protected file: owner restrictions only) or with
+the password the source carries (knowledge/passwords.py keeps it encrypted at rest); AES needs `cryptography`.
+A page in two columns is read column by column (pdf_layout.py).
+"""
 
 import logging
 import unicodedata
 
-from pypdf import PdfReader
+from pypdf import PageObject, PdfReader
 from pypdf.errors import FileNotDecryptedError, PdfReadError, PyPdfError
 
 from knowledge.errors import ExtractionError
 from knowledge.extractors.base import Extracted, Segment
+from knowledge.extractors.pdf_layout import TextStarts, column_text, may_have_columns
 
 logger = logging.getLogger(__name__)
+
+NEEDS_PASSWORD = (
+    "The PDF is protected by a password; add it again as a document source with its password, or upload an "
+    "unprotected copy."
+)
+WRONG_PASSWORD = "The password given does not open this PDF."
+UNSUPPORTED_ENCRYPTION = "The PDF is encrypted in a way this server cannot open; upload an unprotected copy."
 
 
 def _open(path: str) -> PdfReader:
@@ -19,20 +32,32 @@ def _open(path: str) -> PdfReader:
         raise ExtractionError("corrupt_file", "The PDF is damaged and could not be read.") from exc
 
 
-def extract_pdf(path: str) -> Extracted:
+def _unlock(reader: PdfReader, password: str | None) -> None:
+    """Decrypts with the empty user password, else with `password`; the password is never logged or echoed."""
+    for candidate in ("", password) if password else ("",):
+        try:
+            if reader.decrypt(candidate):
+                return
+        except NotImplementedError as exc:  # an unknown security handler or algorithm
+            raise ExtractionError("pdf_encrypted", UNSUPPORTED_ENCRYPTION) from exc
+        except (FileNotDecryptedError, PdfReadError, PyPdfError, ValueError, KeyError, TypeError) as exc:
+            raise ExtractionError("pdf_encrypted", UNSUPPORTED_ENCRYPTION) from exc
+    raise ExtractionError("pdf_encrypted", WRONG_PASSWORD if password else NEEDS_PASSWORD)
+
+
+def page_text(page: PageObject) -> str:
+    """One page's text in reading order ("" when it has no text layer)."""
+    starts = TextStarts()
+    text = page.extract_text(visitor_operand_after=starts) or ""
+    if may_have_columns(starts, page):
+        return column_text(page) or text
+    return text
+
+
+def extract_pdf(path: str, *, password: str | None = None) -> Extracted:
     reader = _open(path)
     if reader.is_encrypted:
-        # Owner-password-only PDFs (printing/copying restrictions) open with an empty user password.
-        try:
-            opened = reader.decrypt("")
-        except (FileNotDecryptedError, PdfReadError, NotImplementedError) as exc:
-            raise ExtractionError(
-                "pdf_encrypted", "The PDF is protected by a password; upload an unprotected copy."
-            ) from exc
-        if not opened:
-            raise ExtractionError(
-                "pdf_encrypted", "The PDF is protected by a password; upload an unprotected copy."
-            )
+        _unlock(reader, password)
     try:
         pages = list(reader.pages)
     except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -40,17 +65,13 @@ def extract_pdf(path: str) -> Extracted:
             "corrupt_file", "The PDF's page tree is damaged and could not be read."
         ) from exc
     except FileNotDecryptedError as exc:
-        raise ExtractionError(
-            "pdf_encrypted", "The PDF is protected by a password; upload an unprotected copy."
-        ) from exc
+        raise ExtractionError("pdf_encrypted", NEEDS_PASSWORD) from exc
     segments: list[Segment] = []
     for number, page in enumerate(pages, start=1):
         try:
-            text = page.extract_text() or ""
+            text = page_text(page)
         except FileNotDecryptedError as exc:
-            raise ExtractionError(
-                "pdf_encrypted", "The PDF is protected by a password; upload an unprotected copy."
-            ) from exc
+            raise ExtractionError("pdf_encrypted", NEEDS_PASSWORD) from exc
         except Exception:  # one broken page must not lose the others
             logger.warning("pdf page %s could not be read", number, exc_info=True)
             continue
