@@ -1,8 +1,6 @@
 """OpenIndex's chat, `GET/POST /api/chat`, over the one chat service (conversations.chat) on the `openindex`
 channel. docs/openindex.md describes the targets, the answer and the JSON Lines stream."""
 
-import logging
-
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 
@@ -26,10 +24,8 @@ from compat.openindex.serializers import (
 from config.api.errors import UpstreamUnavailable
 from conversations.chat import chat_complete, chat_stream
 from conversations.models import Conversation
-from conversations.streaming import unbuffered_response
+from conversations.streaming import guarded, unbuffered_response
 from knowledge.selectors import collection_get
-
-logger = logging.getLogger(__name__)
 
 
 def _errors(*statuses: int) -> dict:
@@ -37,10 +33,6 @@ def _errors(*statuses: int) -> dict:
         status: OpenApiResponse(OpenIndexErrorSerializer, description="`{ok: false, error}`")
         for status in statuses
     }
-
-
-def _log_stream_failure(exc: Exception) -> None:
-    logger.error("OpenIndex chat stream failed", exc_info=exc)
 
 
 class ChatApi(OpenIndexApiView):
@@ -120,7 +112,7 @@ class ChatApi(OpenIndexApiView):
             "collection": target.collection,
         }
         if data["streaming"]:
-            lines = chat_lines(chat_stream(**turn), target, on_error=_log_stream_failure)
+            lines = chat_lines(guarded(chat_stream(**turn)), target)
             return unbuffered_response(lines, "application/x-ndjson; charset=utf-8")
         try:
             result = chat_complete(**turn)

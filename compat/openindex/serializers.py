@@ -246,36 +246,35 @@ def _line(payload: dict) -> bytes:
     return (json.dumps(payload, ensure_ascii=False) + "\n").encode()
 
 
-def chat_lines(events: Iterable[TurnEvent], target: ChatTarget, on_error) -> Iterator[bytes]:
+def chat_lines(events: Iterable[TurnEvent], target: ChatTarget) -> Iterator[bytes]:
     """The JSON Lines stream of `POST /api/chat {streaming: true}`: `start`, `token`…, `source` (after the token
     that first cites it), then `done` (the whole answer object) or `error` (`{ok: false, error}`).
 
-    `on_error(exc)` logs an unexpected failure; the client still gets an `error` line rather than a cut stream.
+    `events` come through conversations.streaming.guarded, so a failure mid-answer (the database lost, a bug)
+    arrives as TurnFailed and ends the stream with an `error` line rather than a cut.
     """
-    try:
-        for event in events:
-            match event:
-                case TurnStarted():
-                    yield _line(
-                        {
-                            "type": "start",
-                            "chatId": event.conversation_id,
-                            "agentId": target.agent_id,
-                            "collectionId": target.collection_id,
-                        }
-                    )
-                case Token():
-                    yield _line({"type": "token", "token": event.text})
-                case CitationFound():
-                    citation = event.citation.as_json()
-                    yield _line({"type": "source", "source": source_label(citation), "citation": citation})
-                case TurnFailed():
-                    yield _line({"type": "error", "ok": False, "error": LLM_FAILED})
-                case TurnDone():
-                    yield _line({"type": "done", "ok": True, **answer_data(event.result, target)})
-    except Exception as exc:
-        on_error(exc)
-        yield _line({"type": "error", "ok": False, "error": LLM_FAILED})
+    for event in events:
+        match event:
+            case TurnStarted():
+                yield _line(
+                    {
+                        "type": "start",
+                        "chatId": event.conversation_id,
+                        "agentId": target.agent_id,
+                        "collectionId": target.collection_id,
+                    }
+                )
+            case Token():
+                yield _line({"type": "token", "token": event.text})
+            case CitationFound():
+                citation = event.citation.as_json()
+                yield _line({"type": "source", "source": source_label(citation), "citation": citation})
+            case TurnFailed():
+                # OpenIndex's own words for a failed model; any other failure says what it is.
+                error = LLM_FAILED if event.code == "llm_unavailable" else event.message
+                yield _line({"type": "error", "ok": False, "error": error})
+            case TurnDone():
+                yield _line({"type": "done", "ok": True, **answer_data(event.result, target)})
 
 
 def _chat_status(messages: list[Message]) -> str:

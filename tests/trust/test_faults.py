@@ -15,6 +15,7 @@ import pytest
 from django.db import connections
 from django.test import Client
 
+from config.api.exception_handler import DATABASE_DOWN_MESSAGE
 from conversations.models import Message
 from minds.models import Mind
 from tests.corpus_minds import ready_source
@@ -245,3 +246,19 @@ def test_public_chat_stream_ends_with_an_error_event_when_the_database_dies_mid_
     assert events[0][0] == "conversation" and "token" in [kind for kind, _ in events]
     assert events[-1][0] == "error" and events[-1][1]["code"] == "service_unavailable"
     db_proxy.restore()
+
+
+def test_openindex_stream_ends_with_an_error_line_when_the_database_dies_mid_answer(db_proxy, api, mind):
+    response = api.post("/api/chat", {"agentId": mind.id, "message": "Who made the lens?", "streaming": True})
+    assert response.status_code == 200 and response["Content-Type"].startswith("application/x-ndjson")
+    chunks = iter(response.streaming_content)
+    first = next(chunks)  # the question is saved and the chat announced
+    db_proxy.cut()
+    raw = b"".join([first, *chunks]).decode()
+    assert raw.endswith("\n")
+    lines = [json.loads(line) for line in raw.splitlines()]  # every line whole JSON, none cut
+    assert lines[0]["type"] == "start"
+    # OpenIndex's {ok, error} shape, saying what failed (not "Error running the language model.").
+    assert lines[-1] == {"type": "error", "ok": False, "error": DATABASE_DOWN_MESSAGE}
+    db_proxy.restore()
+    assert Message.objects.filter(conversation_id=lines[0]["chatId"], role="user").count() == 1
