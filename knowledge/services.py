@@ -6,7 +6,6 @@ concurrent requests cannot both pass the check. Work for the worker is queued on
 """
 
 import hashlib
-import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +16,6 @@ from django.db import transaction
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 from django.utils.text import slugify
-from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from accounts.audit import audit_record, changes_between, values_shown
 from accounts.models import Workspace
@@ -40,7 +38,9 @@ from knowledge.tasks import source_process
 from knowledge.upload_cleanup import upload_file_delete
 from minds.models import Mind
 
-logger = logging.getLogger(__name__)
+HEAD_BYTES = 8192
+
+
 # Uploads ---------------------------------------------------------------------------------------------------------
 
 
@@ -64,9 +64,11 @@ def upload_store(
     workspace's storage, then streams the file to storage; the same bytes sent again to the same owner return the
     upload already stored."""
     owner = owner_of(mind, collection)
+    file.seek(0)
+    head = file.read(HEAD_BYTES)
+    file.seek(0)
     try:
-        # The whole upload, seekable: a DOCX is told by the ZIP directory at its end.
-        kind = detect_file(file, file.name or "")
+        kind = detect_file(head, file.name or "")
     except ExtractionError as exc:
         raise UnsupportedFileType(exc.message) from exc
     limit = settings.MAX_AUDIO_BYTES if kind.category == "audio" else settings.MAX_DOCUMENT_BYTES
@@ -209,13 +211,7 @@ def _audit(source: Source, action: str, changes: dict | None = None) -> None:
 
 
 def source_enqueue(source_id: str) -> None:
-    try:
-        source_process.delay(source_id)
-    except BrokerUnavailable:
-        # Redis is down (restarting) after the source was committed: the request still answers with the source,
-        # pending, rather than an error for a write that happened. The sweeper queues a pending source again once
-        # it has waited SOURCE_PROCESSING_DEADLINE_SECONDS (knowledge/source_states.py sources_sweep).
-        logger.warning("source %s not queued, the broker is unavailable; the sweeper queues it", source_id)
+    source_process.delay(source_id)
 
 
 def source_reprocess(*, source: Source) -> Source:
