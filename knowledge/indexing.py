@@ -24,6 +24,9 @@ from knowledge.source_states import Claim, source_mark_ready
 logger = logging.getLogger(__name__)
 
 INSERT_BATCH = 500
+# In the source's metadata after each indexing: chunks whose vector was kept from the previous run, and embedded.
+REUSED_CHUNKS = "reusedChunks"
+EMBEDDED_CHUNKS = "embeddedChunks"
 PREFIX_RESERVE = 32
 
 
@@ -56,7 +59,14 @@ def source_index(
         overlap_tokens=min(settings.CHUNK_OVERLAP_TOKENS, max_tokens // 3),
     )
     title = extracted.title or source.name
-    vectors = embedder.embed_documents([embedding_text(title, d.heading_path, d.text) for d in drafts])
+    reusable = _reusable_vectors(source, title, embedder.model_name)
+    vectors = [reusable.get((d.content_hash, d.heading_path[:1000])) for d in drafts]
+    missing = [i for i, vector in enumerate(vectors) if vector is None]
+    fresh = embedder.embed_documents(
+        [embedding_text(title, drafts[i].heading_path, drafts[i].text) for i in missing]
+    )
+    for i, vector in zip(missing, fresh, strict=True):
+        vectors[i] = vector
     base_url = extracted.metadata.get("finalUrl") or source.url
     chunks = [
         Chunk(
@@ -95,6 +105,8 @@ def source_index(
         Chunk.objects.filter(source_id=source.id).delete()
         Chunk.objects.bulk_create(chunks, batch_size=INSERT_BATCH)  # PostgreSQL computes their search_vector
         metadata = {**owned.metadata, **_public_metadata(extracted)}
+        metadata[REUSED_CHUNKS] = len(drafts) - len(missing)
+        metadata[EMBEDDED_CHUNKS] = len(missing)
         linked: list[str] = []
         if owner is not None:
             linked, metadata[SUMMARY] = links_insert(owner=owner, prepared=links)
@@ -110,6 +122,19 @@ def source_index(
             content_hash=owned.content_hash or text_hash,
         )
     return Indexed(tuple(linked))
+
+
+def _reusable_vectors(source: Source, title: str, model_name: str) -> dict[tuple[str, str], list[float]]:
+    """The vectors of the source's current chunks, by (content hash, headings), when they were embedded with the
+    same text around them: same model, same document title. A page or feed fetched again re-embeds only the chunks
+    whose text changed (the embedding is the slow part); the rest keep their vectors as they are."""
+    previous_title = source.metadata.get("title") or source.name
+    if previous_title != title:
+        return {}
+    rows = Chunk.objects.filter(source_id=source.id, embedding_model=model_name).values_list(
+        "content_hash", "heading_path", "embedding"
+    )
+    return {(content_hash, heading_path): embedding for content_hash, heading_path, embedding in rows}
 
 
 def _public_metadata(extracted: Extracted) -> dict:
