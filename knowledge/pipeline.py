@@ -25,6 +25,7 @@ from knowledge.errors import ExtractionError, TransientError
 from knowledge.extractors import audio, youtube
 from knowledge.extractors import feed as feed_extractor
 from knowledge.extractors.base import Extracted
+from knowledge.extractors.clean import clean_extracted, clean_text
 from knowledge.extractors.detect import detect_file
 from knowledge.indexing import source_index
 from knowledge.links import FOLLOW_LINKS, PageLinks, links_prepare, page_links
@@ -153,6 +154,8 @@ def _fail(claim: Claim, code: str, message: str) -> Outcome:
 
 
 def _finish(claim: Claim, source: Source, extracted: Extracted, links: PageLinks | None = None) -> Outcome:
+    # Every extractor's output passes here: NUL, lone surrogates and controls go before chunking and storing.
+    extracted = clean_extracted(extracted)
     if not extracted.segments or not extracted.text.strip():
         raise ExtractionError("empty_content", "No text could be extracted from this source.")
     prepared = None
@@ -196,7 +199,7 @@ def _extract_upload(source: Source) -> Extracted:
     with tempfile.TemporaryDirectory(prefix="minds-doc-") as workdir:
         path = _local_copy(source.upload.file.name, Path(workdir))
         with open(path, "rb") as handle:
-            kind = detect_file(handle.read(8192), source.upload.file_name)
+            kind = detect_file(handle, source.upload.file_name)
         return extractors.extract_file(
             str(path), kind.kind, password=password_decrypt(source.password_ciphertext)
         )
@@ -238,7 +241,7 @@ def _obtain_audio(claim: Claim, source: Source, workdir: Path) -> Path:
         feed = safe_http.fetch(source.feed_url, max_bytes=settings.FETCH_MAX_BYTES)
         title, audio_url = feed_extractor.latest_episode(feed.body)
         # Shown while the (long) transcription runs; source_index keeps it when the source becomes ready.
-        source.metadata = {**source.metadata, "episodeTitle": title}
+        source.metadata = {**source.metadata, "episodeTitle": clean_text(title)}
         if not source_metadata_update(claim, source.metadata):
             raise ClaimLost()
     if not audio_url:

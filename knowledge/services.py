@@ -38,9 +38,6 @@ from knowledge.tasks import source_process
 from knowledge.upload_cleanup import upload_file_delete
 from minds.models import Mind
 
-HEAD_BYTES = 8192
-
-
 # Uploads ---------------------------------------------------------------------------------------------------------
 
 
@@ -64,11 +61,9 @@ def upload_store(
     workspace's storage, then streams the file to storage; the same bytes sent again to the same owner return the
     upload already stored."""
     owner = owner_of(mind, collection)
-    file.seek(0)
-    head = file.read(HEAD_BYTES)
-    file.seek(0)
     try:
-        kind = detect_file(head, file.name or "")
+        # The whole upload, seekable: a DOCX is told by the ZIP directory at its end.
+        kind = detect_file(file, file.name or "")
     except ExtractionError as exc:
         raise UnsupportedFileType(exc.message) from exc
     limit = settings.MAX_AUDIO_BYTES if kind.category == "audio" else settings.MAX_DOCUMENT_BYTES
