@@ -258,7 +258,18 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A task not acknowledged after this many seconds is delivered again. Tasks are acknowledged when they end
     # (acks_late), so it stays above every hard time limit: a task still running is never handed to a second worker.
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    # A Redis that accepts and never answers (hung, half-open connection) fails a publish (`.delay()` in a request)
+    # within seconds instead of holding it forever; the consumer's BRPOP answers every second, so it is unaffected.
+    "socket_connect_timeout": 5,
+    "socket_timeout": 10,
 }
+# Redis restarted or unreachable: the worker reconnects by itself, at startup as later, for as long as it takes
+# (Celery gives up after 100 tries by default, some 45 minutes). A running stage keeps running meanwhile: its
+# source's claim, not the message, says who owns the work (knowledge/source_states.py). Messages queued in a
+# Redis that restarted empty are lost; the sweeper queues their sources again (knowledge.sources_sweep_stuck).
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_ROUTES = {
     "knowledge.source_process": {"queue": "ingestion"},
     "knowledge.source_transcribe": {"queue": "transcription"},
@@ -300,6 +311,8 @@ COLLECTION_LINKS_MAX = env_int("COLLECTION_LINKS_MAX", 50)
 # Webhooks: attempts in all and the first retry delay (doubled after each failure: 10 s, 20 s, 40 s…).
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6)
 WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 10)
+# One attempt's whole exchange, the receiver's answer included (a receiver that hangs or trickles fails at it).
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10)
 # Tests only: lets the SSRF-safe client reach loopback test servers. Off by default.
 SSRF_ALLOW_LOOPBACK = env_bool("SSRF_ALLOW_LOOPBACK", False)
 

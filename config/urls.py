@@ -14,12 +14,7 @@ from compat.openindex import collection_urls as openindex_collection_urls
 from compat.trigglio import urls as trigglio_urls
 from compat.typingmind import agent_urls as typingmind_agent_urls
 from compat.typingmind import team_urls as typingmind_team_urls
-from config.api.exception_handler import (
-    DATABASE_DOWN_MESSAGE,
-    DATABASE_RETRY_AFTER,
-    database_unavailable,
-    error_json_response,
-)
+from config.api.exception_handler import DATABASE_RETRY_AFTER, error_json_response, unavailable_message
 from config.api.middleware import answers_in_json
 from config.health import healthz, readyz
 
@@ -81,11 +76,12 @@ def handler400(request, exception=None):
 
 
 def handler500(request):
-    # Django calls this inside its `except` block: a database outage outside DRF (middleware, public JSON) is a
-    # 503 to retry, not a 500.
-    if answers_in_json(request.path) and database_unavailable(sys.exc_info()[1]):
+    # Django calls this inside its `except` block: a database or Redis outage outside DRF (middleware, public
+    # JSON) is a 503 to retry, not a 500.
+    message = unavailable_message(sys.exc_info()[1])
+    if answers_in_json(request.path) and message:
         return error_json_response(
-            503, "service_unavailable", DATABASE_DOWN_MESSAGE, headers={"Retry-After": DATABASE_RETRY_AFTER}
+            503, "service_unavailable", message, headers={"Retry-After": DATABASE_RETRY_AFTER}
         )
     if answers_in_json(request.path):
         return error_json_response(500, "internal_error", "An internal error occurred. It has been logged.")

@@ -8,7 +8,9 @@
   and TLS SNI/certificate check keep the original name), so a DNS answer that changes between check and connect
   (DNS rebinding) cannot redirect the request inside.
 - Redirects are followed by hand, each target checked again, at most 5.
-- Bodies are streamed and capped in size; the whole exchange is capped in time.
+- Bodies are streamed and capped in size; the whole exchange is capped in time: every socket read and write
+  stops at the exchange's deadline (DeadlineBackend), so a server that trickles a byte now and then, which a
+  per-read timeout never catches, cannot hold a worker past it.
 
 `SSRF_ALLOW_LOOPBACK` (tests only, off by default) lets loopback addresses through so tests can serve pages locally.
 """
@@ -19,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
+import httpcore
 import httpx
 from django.conf import settings
 
@@ -28,6 +31,7 @@ MAX_REDIRECTS = 5
 USER_AGENT = "MindsBot/1.0 (+knowledge ingestion)"
 TRACKING_PARAMS = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "ref_src")
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+EXCERPT_BYTES = 2048  # of a webhook receiver's answer, kept with the attempt
 
 
 @dataclass
@@ -210,6 +214,62 @@ def _timeout(total: float) -> httpx.Timeout:
     return httpx.Timeout(total, connect=min(10.0, total))
 
 
+def _time_left(deadline: float, timeout: float | None, error: type[Exception]) -> float:
+    """The smaller of an operation's own timeout and the time left before the deadline; past it, `error`."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error("The exchange's deadline passed.")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write waits at most until the deadline, whatever its own timeout."""
+
+    def __init__(self, stream: httpcore.NetworkStream, deadline: float):
+        self._stream = stream
+        self._deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _time_left(self._deadline, timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _time_left(self._deadline, timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> "_DeadlineStream":
+        left = _time_left(self._deadline, timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, left), self._deadline)
+
+    def get_extra_info(self, info: str):
+        return self._stream.get_extra_info(info)
+
+
+class DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's sockets, each bounded by one deadline (time.monotonic()) for the whole exchange."""
+
+    def __init__(self, deadline: float):
+        self._backend = httpcore.SyncBackend()
+        self._deadline = deadline
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        left = _time_left(self._deadline, timeout, httpcore.ConnectTimeout)
+        stream = self._backend.connect_tcp(host, port, left, local_address, socket_options)
+        return _DeadlineStream(stream, self._deadline)
+
+
+def _client(deadline: float, timeout: httpx.Timeout) -> httpx.Client:
+    """An httpx client whose connections all stop at `deadline`. httpx has no total timeout and no way to pass a
+    network backend, so its transport's connection pool is replaced by the same pool (default TLS verification)
+    on the deadline-bound backend."""
+    transport = httpx.HTTPTransport(trust_env=False)
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=DeadlineBackend(deadline)
+    )
+    return httpx.Client(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False)
+
+
 def _classify_status(status: int, url: str) -> None:
     if status == 429 or status >= 500:
         raise TransientError(f"{url[:200]} answered HTTP {status}.")
@@ -284,7 +344,7 @@ def fetch(
 ) -> FetchResult:
     total = timeout or settings.FETCH_TIMEOUT_SECONDS
     deadline = time.monotonic() + total
-    with httpx.Client(timeout=_timeout(total), follow_redirects=False, trust_env=False) as client:
+    with _client(deadline, _timeout(total)) as client:
         response, final_url = _open(client, url, deadline, accept)
         try:
             _classify_status(response.status_code, final_url)
@@ -298,9 +358,7 @@ def fetch_to_file(url: str, path: str, *, max_bytes: int, timeout: float | None 
     """Like fetch, but streams the body to `path` (for audio, which can be hundreds of MB)."""
     total = timeout or max(settings.FETCH_TIMEOUT_SECONDS, 600)
     deadline = time.monotonic() + total
-    with httpx.Client(
-        timeout=_timeout(settings.FETCH_TIMEOUT_SECONDS), follow_redirects=False, trust_env=False
-    ) as client:
+    with _client(deadline, _timeout(settings.FETCH_TIMEOUT_SECONDS)) as client:
         response, final_url = _open(client, url, deadline, None)
         try:
             _classify_status(response.status_code, final_url)
@@ -312,14 +370,23 @@ def fetch_to_file(url: str, path: str, *, max_bytes: int, timeout: float | None 
 
 
 def post_json(url: str, body: bytes, headers: dict, timeout: float) -> tuple[int, str]:
-    """POSTs a webhook: address checked and pinned like a fetch, no redirects followed."""
+    """POSTs a webhook: address checked and pinned like a fetch, no redirects followed. `timeout` bounds the whole
+    exchange, the answer's body included, of which only the first bytes are read (the attempt's excerpt)."""
     target = _check(url)
-    with httpx.Client(timeout=_timeout(timeout), follow_redirects=False, trust_env=False) as client:
+    with _client(time.monotonic() + timeout, _timeout(timeout)) as client:
         request = _pinned_request(client, "POST", target, headers=headers, content=body)
         try:
-            response = client.send(request)
+            response = client.send(request, stream=True)
+            try:
+                excerpt = b""
+                for piece in response.iter_bytes():
+                    excerpt += piece
+                    if len(excerpt) >= EXCERPT_BYTES:
+                        break
+            finally:
+                response.close()
         except httpx.TimeoutException as exc:
             raise TransientError(f"The receiver timed out after {timeout:.0f} s.") from exc
         except httpx.TransportError as exc:
             raise TransientError(f"Could not connect to {target.host}: {exc.__class__.__name__}.") from exc
-        return response.status_code, response.text[:500]
+        return response.status_code, excerpt[:EXCERPT_BYTES].decode(errors="replace")[:500]

@@ -6,6 +6,7 @@ concurrent requests cannot both pass the check. Work for the worker is queued on
 """
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from django.db import transaction
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 from django.utils.text import slugify
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from accounts.audit import audit_record, changes_between, values_shown
 from accounts.models import Workspace
@@ -37,6 +39,9 @@ from knowledge.source_creation import (
 from knowledge.tasks import source_process
 from knowledge.upload_cleanup import upload_file_delete
 from minds.models import Mind
+
+logger = logging.getLogger(__name__)
+
 
 # Uploads ---------------------------------------------------------------------------------------------------------
 
@@ -206,7 +211,13 @@ def _audit(source: Source, action: str, changes: dict | None = None) -> None:
 
 
 def source_enqueue(source_id: str) -> None:
-    source_process.delay(source_id)
+    try:
+        source_process.delay(source_id)
+    except BrokerUnavailable:
+        # Redis is down (restarting) after the source was committed: the request still answers with the source,
+        # pending, rather than an error for a write that happened. The sweeper queues a pending source again once
+        # it has waited SOURCE_PROCESSING_DEADLINE_SECONDS (knowledge/source_states.py sources_sweep).
+        logger.warning("source %s not queued, the broker is unavailable; the sweeper queues it", source_id)
 
 
 def source_reprocess(*, source: Source) -> Source:

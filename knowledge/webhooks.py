@@ -77,7 +77,9 @@ def delivery_attempt(delivery_id: str) -> AttemptOutcome:
     started = time.monotonic()
     status_code, error, excerpt = None, "", ""
     try:
-        status_code, excerpt = safe_http.post_json(delivery.url, body, headers, timeout=10)
+        status_code, excerpt = safe_http.post_json(
+            delivery.url, body, headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
+        )
         if not 200 <= status_code < 300:
             error = f"The receiver answered HTTP {status_code}."
     except (ExtractionError, TransientError) as exc:

@@ -6,6 +6,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import InterfaceError, OperationalError, connections
 from django.http import Http404, JsonResponse
+from kombu.exceptions import OperationalError as BrokerUnavailable
+from redis import RedisError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -48,6 +50,20 @@ def database_unavailable(exc: BaseException) -> bool:
 
 
 DATABASE_DOWN_MESSAGE = "The database is unavailable. Retry shortly."
+
+# Redis unreachable (restarting): the rate limits, the cache and the task queue live there, so a request cannot be
+# counted or its work queued. A 503 to retry as well; redis-py reconnects by itself on the next request.
+REDIS_DOWN = (RedisError, BrokerUnavailable)
+REDIS_DOWN_MESSAGE = "The service is briefly unavailable. Retry shortly."
+
+
+def unavailable_message(exc: BaseException) -> str | None:
+    """The 503 message for a backing service that is down (the database, Redis), or None for any other error."""
+    if database_unavailable(exc):
+        return DATABASE_DOWN_MESSAGE
+    if isinstance(exc, REDIS_DOWN):
+        return REDIS_DOWN_MESSAGE
+    return None
 
 
 def _flatten_validation(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -123,10 +139,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             message = "Not found."
         return Response(error_body(code, message), status=exc.status_code, headers=headers)
 
-    if database_unavailable(exc):
-        logger.warning("Database unavailable: %s", exc.__class__.__name__)
+    if message := unavailable_message(exc):
+        logger.warning("Backing service unavailable: %s", exc.__class__.__name__)
         return Response(
-            error_body("service_unavailable", DATABASE_DOWN_MESSAGE),
+            error_body("service_unavailable", message),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": DATABASE_RETRY_AFTER},
         )
