@@ -49,6 +49,8 @@ def source_data(source: Source) -> dict:
         "fileSize": source.file_size,
         "contentHash": source.content_hash or None,
         "callbackUrl": source.callback_url or None,
+        "refreshIntervalHours": source.refresh_interval_hours,
+        "nextRefreshAt": iso(source.next_refresh_at),
         "metadata": source.metadata,
         "errorCode": source.error_code or None,
         "errorMessage": source.error_message or None,
@@ -91,6 +93,8 @@ class SourceSerializer(serializers.Serializer):
     fileSize = serializers.IntegerField(allow_null=True)
     contentHash = serializers.CharField(allow_null=True)
     callbackUrl = serializers.CharField(allow_null=True)
+    refreshIntervalHours = serializers.IntegerField(allow_null=True)
+    nextRefreshAt = serializers.DateTimeField(allow_null=True)
     metadata = serializers.DictField()
     errorCode = serializers.CharField(allow_null=True)
     errorMessage = serializers.CharField(allow_null=True)
@@ -144,6 +148,14 @@ class SourceInputSerializer(StrictSerializer):
         help_text="A document's password, for a PDF that needs one to open. Stored encrypted, used only to open "
         "the file; never returned or logged.",
     )
+    refreshIntervalHours = serializers.IntegerField(
+        min_value=1,
+        max_value=24 * 365,
+        required=False,
+        allow_null=True,
+        help_text="A url source or a podcast feed is fetched again this often; only changed chunks are embedded "
+        "again.",
+    )
 
     REQUIRED = {
         "url": ("url",),
@@ -152,11 +164,19 @@ class SourceInputSerializer(StrictSerializer):
         "youtube": ("youtubeUrl",),
     }
     ALLOWED = {
-        "url": {"url"},
+        "url": {"url", "refreshIntervalHours"},
         "document": {"fileUrl", "fileName", "mimeType", "fileSize", "password"},
         "text": {"content"},
         "youtube": {"youtubeUrl"},
-        "podcast": {"fileUrl", "fileName", "mimeType", "fileSize", "audioUrl", "feedUrl"},
+        "podcast": {
+            "fileUrl",
+            "fileName",
+            "mimeType",
+            "fileSize",
+            "audioUrl",
+            "feedUrl",
+            "refreshIntervalHours",
+        },
     }
     COMMON = {"name", "type", "callbackUrl"}
 
@@ -172,6 +192,8 @@ class SourceInputSerializer(StrictSerializer):
             given = [f for f in ("fileUrl", "audioUrl", "feedUrl") if attrs.get(f)]
             if len(given) != 1:
                 errors["podcast"] = ["Give exactly one of fileUrl, audioUrl or feedUrl."]
+            if attrs.get("refreshIntervalHours") and not attrs.get("feedUrl"):
+                errors["refreshIntervalHours"] = ["Only a podcast feed (feedUrl) is fetched again."]
         if kind == "text" and "content" in attrs and not attrs["content"].strip():
             errors["content"] = ["The text is empty."]
         if errors:
@@ -194,6 +216,7 @@ def source_create_arguments(data: dict) -> dict:
         "feed_url": data.get("feedUrl"),
         "callback_url": data.get("callbackUrl"),
         "password": data.get("password"),
+        "refresh_interval_hours": data.get("refreshIntervalHours"),
     }
 
 

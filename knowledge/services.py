@@ -171,10 +171,12 @@ def source_create(
     callback_url: str | None = None,
     follow_links: bool = False,
     password: str | None = None,
+    refresh_interval_hours: int | None = None,
 ) -> Source:
     """Adds a source of `kind` to a mind or a collection, in `pending`, and queues it. Each kind reads its own
     input: `url`; `youtube_url`; `content` (text); `file_url` of an upload (document, or podcast); `audio_url` or
-    `feed_url` (podcast). `follow_links` (a url source): when the page is indexed, the pages it links to on the
+    `feed_url` (podcast). `refresh_interval_hours` (a url or feed source): fetched again that often
+    (knowledge/refresh.py). `follow_links` (a url source): when the page is indexed, the pages it links to on the
     same host become sources of the same owner too (knowledge/links.py)."""
     owner = owner_of(mind, collection)
     # URLs (SSRF rules) and the upload are checked before anything is locked or written.
@@ -192,6 +194,7 @@ def source_create(
         callback_url=callback_url,
         metadata={FOLLOW_LINKS: True} if follow_links and kind == Source.Type.URL else None,
         password=password,
+        refresh_interval_hours=refresh_interval_hours,
     )
     with transaction.atomic():
         source = source_insert(owner=owner, fields=fields)

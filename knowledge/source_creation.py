@@ -10,6 +10,7 @@ must not import the services (they import the tasks, which import the pipeline).
 
 import hashlib
 import re
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -106,6 +107,7 @@ def source_fields(
     callback_url: str | None = None,
     metadata: dict | None = None,
     password: str | None = None,
+    refresh_interval_hours: int | None = None,
 ) -> dict:
     """The new row's fields from the input of its kind: `url`; `youtube_url`; `content` (text); `file_url` of an
     upload (document, or podcast), a document's optional `password` (kept encrypted); `audio_url` or `feed_url`
@@ -156,6 +158,9 @@ def source_fields(
         fields["normalized_url"] = safe_http.normalize_url(fields["feed_url"])
         default_name = fields["feed_url"]
     fields["name"] = ((name or "").strip() or default_name)[:255]
+    if refresh_interval_hours and (kind == Source.Type.URL or fields.get("feed_url")):
+        fields["refresh_interval_hours"] = refresh_interval_hours
+        fields["next_refresh_at"] = timezone.now() + timedelta(hours=refresh_interval_hours)
     return fields
 
 

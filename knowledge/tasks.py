@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from knowledge import pipeline, source_states, webhooks
 from knowledge.pipeline import Outcome, Result
+from knowledge.refresh import sources_refresh_due  # noqa: F401  (so the worker registers it)
 from knowledge.upload_cleanup import uploads_expire_unattached  # noqa: F401  (so the worker registers it)
 
 RETRY_BASE_SECONDS = 5

@@ -1,12 +1,18 @@
 """Incremental re-sync: a page fetched again re-embeds only the chunks whose text changed (by content hash), keeps
-the others' vectors, and says how many it reused."""
+the others' vectors, and says how many it reused; `refreshIntervalHours` fetches it again on a schedule."""
+
+from datetime import datetime, timedelta
+from unittest import mock
 
 import numpy as np
 import pytest
+from django.utils import timezone
 
-from knowledge.models import Chunk
+from knowledge.models import Chunk, Source
+from knowledge.refresh import sources_refresh_due
 from minds.models import Mind
 from tests.fakesite import FakeSite
+from tests.helpers import wait_for
 from tests.test_ingestion_e2e import knowledge, wait_finished
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -83,3 +89,62 @@ def test_a_page_edited_by_one_paragraph_re_embeds_only_what_changed(api, mind, c
         f"/api/v1/minds/{mind.id}/search", {"query": "gull sightings ledger", "threshold": 0}
     ).json()
     assert hit["results"][0]["content"] == new.content
+
+
+def test_refresh_interval_is_validated_and_shown(api, mind, settings):
+    settings.SSRF_ALLOW_LOOPBACK = True
+    with mock.patch("knowledge.tasks.source_process.delay"):  # no worker here: nothing must race the checks
+        created = api.post(
+            knowledge(mind), {"type": "url", "url": "http://127.0.0.1:9/page", "refreshIntervalHours": 24}
+        )
+        assert created.status_code == 201, created.json()
+        source = created.json()["source"]
+        assert source["refreshIntervalHours"] == 24
+        next_at = datetime.fromisoformat(source["nextRefreshAt"].replace("Z", "+00:00"))
+        assert abs((next_at - timezone.now()) - timedelta(hours=24)) < timedelta(minutes=5)
+        for body, field in (
+            ({"type": "text", "content": "A note.", "refreshIntervalHours": 1}, "refreshIntervalHours"),
+            (
+                {"type": "podcast", "audioUrl": "http://127.0.0.1:9/a.mp3", "refreshIntervalHours": 1},
+                "refreshIntervalHours",
+            ),
+            (
+                {"type": "url", "url": "http://127.0.0.1:9/other", "refreshIntervalHours": 0},
+                "refreshIntervalHours",
+            ),
+            (
+                {"type": "url", "url": "http://127.0.0.1:9/other", "refreshIntervalHours": 10**6},
+                "refreshIntervalHours",
+            ),
+        ):
+            refused = api.post(knowledge(mind), body)
+            assert refused.status_code == 400 and field in refused.json()["details"]["fields"], refused.json()
+    assert Source.objects.filter(mind=mind).count() == 1
+
+
+def test_due_sources_are_fetched_again_and_their_next_time_moves_on(api, mind, celery_worker, settings):
+    settings.SSRF_ALLOW_LOOPBACK = True
+    with FakeSite() as site:
+        site.route("/handbook", page(), content_type="text/html; charset=utf-8")
+        body = {"type": "url", "url": site.url("/handbook"), "refreshIntervalHours": 6}
+        source_id = api.post(knowledge(mind), body).json()["source"]["id"]
+        assert wait_finished(api, mind, [source_id])[source_id]["status"] == "ready"
+        assert sources_refresh_due() == []  # not due yet
+        Source.objects.filter(id=source_id).update(next_refresh_at=timezone.now() - timedelta(minutes=1))
+        edited = page(edited="Keeper logbooks now record the visits of seals.")
+        site.route("/handbook", edited, content_type="text/html; charset=utf-8")
+        assert sources_refresh_due() == [source_id]
+        assert sources_refresh_due() == []  # its next time moved on: not taken twice
+        wait_for(
+            lambda: Source.objects.get(id=source_id).metadata.get("embeddedChunks") == 1,
+            timeout=240,
+            what="the refreshed page to be indexed again",
+        )
+        refreshed = wait_finished(api, mind, [source_id])[source_id]
+    assert (
+        refreshed["status"] == "ready"
+        and refreshed["metadata"]["reusedChunks"] == refreshed["chunkCount"] - 1
+    )
+    next_at = datetime.fromisoformat(refreshed["nextRefreshAt"].replace("Z", "+00:00"))
+    assert timedelta(hours=5) < next_at - timezone.now() <= timedelta(hours=6)
+    assert "seals" in " ".join(Chunk.objects.filter(source_id=source_id).values_list("content", flat=True))
