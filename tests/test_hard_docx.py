@@ -9,8 +9,10 @@ it, accepted at upload through the API, and read with its text by the real worke
 import io
 import os
 import struct
+import tracemalloc
 import zipfile
 import zlib
+from functools import cache
 
 import pytest
 from docx import Document
@@ -121,9 +123,9 @@ def layouts() -> dict[str, tuple[bytes, str]]:
     """Upload name → (bytes, a marker word of its text)."""
     out = {}
 
-    def add(name: str, make) -> None:
+    def add(name: str, make, image_bytes: int = 4000) -> None:
         marker = f"Marker{len(out)}x"
-        out[name] = (make(python_docx(marker, png(4000))), marker)
+        out[name] = (make(python_docx(marker, png(image_bytes))), marker)
 
     add("python-docx.docx", lambda data: data)
     add("document-first.docx", lambda data: relaid(data, ["word/document.xml"], last=["[Content_Types].xml"]))
@@ -139,6 +141,7 @@ def layouts() -> dict[str, tuple[bytes, str]]:
             last=["[Content_Types].xml"],
             stored=["word/media/image1.png"],
         ),
+        image_bytes=480_000,  # the size of the report the issue was about
     )
     # LibreOffice: _rels/.rels first, [Content_Types].xml last, no mimetype entry, sizes in data descriptors.
     add(
@@ -151,6 +154,7 @@ def layouts() -> dict[str, tuple[bytes, str]]:
     return out
 
 
+@cache
 def big_media_docx() -> tuple[bytes, str]:
     """~48 MB: an incompressible picture stored first, so the directory and [Content_Types].xml are 48 MB in."""
     marker = "BigMarker"
@@ -185,6 +189,21 @@ def test_the_zip64_and_streamed_layouts_are_what_they_claim():
     assert "mimetype" not in {info.filename for info in infos}
 
 
+def test_a_50_mb_docx_is_detected_from_its_directory_without_reading_the_file_into_memory(tmp_path):
+    path = tmp_path / "big.docx"
+    path.write_bytes(big_media_docx()[0])
+    with path.open("rb") as handle:
+        tracemalloc.start()
+        try:
+            kind = detect_file(handle, "big.docx")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert handle.tell() == 0  # left at its start, for the upload to be stored from there
+    assert kind.kind == "docx"
+    assert peak < 2 * 1024 * 1024, peak
+
+
 @pytest.mark.django_db
 def test_each_layout_is_accepted_at_upload(api, mind):
     for name, (data, _) in layouts().items():
@@ -193,32 +212,24 @@ def test_each_layout_is_accepted_at_upload(api, mind):
         assert response.json()["mimeType"] == DOCX_MIME and response.json()["category"] == "document", name
 
 
-def xlsx() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(
-            "xl/workbook.xml",
-            b'<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"/>',
-        )
-        archive.writestr(
-            "[Content_Types].xml",
-            b'<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override '
-            b'PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.'
-            b'sheet.main+xml"/></Types>',
-        )
-    return buffer.getvalue()
+XLSX_MAIN = b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
+PPTX_MAIN = b"application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml"
 
 
-def pptx() -> bytes:
+def package(content_type: bytes, part: str = "word/document.xml", mimetype: bytes | None = None) -> bytes:
+    """A minimal Office Open XML package whose main `part` has `content_type`, or an OpenDocument one."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(
-            "[Content_Types].xml",
-            b'<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override '
-            b'PartName="/ppt/presentation.xml" ContentType="application/vnd.openxmlformats-officedocument.'
-            b'presentationml.presentation.main+xml"/></Types>',
-        )
-        archive.writestr("ppt/presentation.xml", b"<p:presentation/>")
+        if mimetype is not None:  # OpenDocument: first, stored
+            archive.writestr("mimetype", mimetype, compress_type=zipfile.ZIP_STORED)
+            archive.writestr("content.xml", b"<office:document-content/>")
+        else:
+            archive.writestr(part, b"<w:document/>")
+            archive.writestr(
+                "[Content_Types].xml",
+                b'<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override '
+                b'PartName="/' + part.encode() + b'" ContentType="' + content_type + b'"/></Types>',
+            )
     return buffer.getvalue()
 
 
@@ -235,8 +246,26 @@ def plain_zip() -> bytes:
     "name, make, says",
     [
         ("archive.docx", plain_zip, "ZIP archive, not a Word document"),
-        ("budget.docx", xlsx, "Excel workbook (XLSX)"),
-        ("slides.docx", pptx, "PowerPoint presentation (PPTX)"),
+        (
+            "budget.docx",
+            lambda: package(XLSX_MAIN, "xl/workbook.xml"),
+            "Excel workbook (XLSX)",
+        ),
+        (
+            "slides.docx",
+            lambda: package(PPTX_MAIN, "ppt/presentation.xml"),
+            "PowerPoint presentation (PPTX)",
+        ),
+        (
+            "macros.docx",
+            lambda: package(b"application/vnd.ms-word.document.macroEnabled.main+xml"),
+            "macro-enabled Word document (DOCM)",
+        ),
+        (
+            "letter.docx",
+            lambda: package(b"", mimetype=b"application/vnd.oasis.opendocument.text"),
+            "OpenDocument file (application/vnd.oasis.opendocument.text)",
+        ),
     ],
 )
 def test_a_zip_that_is_not_a_word_document_is_415_saying_what_it_is(api, mind, name, make, says):

@@ -12,10 +12,12 @@ import zipfile
 
 import pytest
 from docx import Document
+from lxml.etree import XMLSyntaxError
 from pypdf import PdfReader
 from youtube_transcript_api import FetchedTranscript, FetchedTranscriptSnippet, YouTubeTranscriptApi
 
 from knowledge import tasks
+from knowledge.extractors import extract_file
 from knowledge.extractors.base import Extracted, Segment
 from knowledge.extractors.clean import clean_extracted, clean_text
 from knowledge.models import Chunk, Source
@@ -168,6 +170,19 @@ CONTROL_HTML = (
 def test_pypdf_really_gives_nul_surrogates_and_controls_for_the_generated_pdf():
     text = PdfReader(io.BytesIO(control_pdf())).pages[0].extract_text()
     assert "\x00" in text and "\ud800" in text and "\x07" in text and "\x1b" in text
+
+
+def test_a_docx_with_characters_xml_forbids_is_read_without_them(tmp_path):
+    path = tmp_path / "log.docx"
+    path.write_bytes(control_docx())
+    with pytest.raises(XMLSyntaxError):  # python-docx alone refuses the whole document
+        Document(str(path))
+    texts = [segment.text for segment in extract_file(str(path), "docx").segments]
+    assert texts == [
+        "Harbour log",
+        "The ferry left at dawn with forty cars.",
+        "Fog delayed the return crossing.",
+    ]
 
 
 def assert_clean(source_id: str, *kept: str) -> str:
