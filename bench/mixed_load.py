@@ -16,15 +16,16 @@ Rate limits for the run: the per-key limits are raised out of the way (RATE_LIMI
 SEARCH_RATE_LIMIT_PER_MINUTE=10^6) so the API endpoints are never refused but every request is still counted in
 Redis and answered with X-RateLimit-* headers. The public chat is measured on two published minds: a roomy one
 (10,000 messages a minute per visitor, never reached: its latencies are what a visitor waits for) and a tight one
-(--tight-per-minute per visitor, default 2, and 5× that per address). Every client comes from 127.0.0.1, so they
+(--tight-per-minute per visitor, default 1, and 5× that per address). Every client comes from 127.0.0.1, so they
 all contend for the tight mind's one address budget, and its 429s are expected and counted apart. Checked on every limited response (ratelimit_violations): the three headers present and sane;
 Remaining never increases within a window for a client; no two admitted requests of one budget and window report
 the same Remaining (no lost count across the two server processes); a 429 has Remaining 0 and a Retry-After that
 matches Reset; once the address budget refused a request, nothing later in that window is admitted; and a window
 with address refusals admitted exactly its budget.
 
-Exit status 1 on any 5xx, transport error (including a request over --timeout), dropped stream, stream error,
-unexpected status, rate-limit violation or failed upload processing.
+Exit status 1 on any 5xx, transport error (including a socket silent for --timeout), dropped stream, stream error,
+unexpected status, rate-limit violation, upload not processed, or client still stuck in a request well after the
+deadline.
 
 Usage: .venv/bin/python bench/mixed_load.py [--clients 16,64] [--seconds 60] [--write docs/bench/load.md]
 """
@@ -421,10 +422,9 @@ def ratelimit_violations(results: list[Result], tight_per_minute: int) -> list[s
     """Every inconsistency of the X-RateLimit-* headers (see the module docstring for the rules)."""
     problems: list[str] = []
     per_minute = {PUBLIC_CHAT: ROOMY_PER_MINUTE, TIGHT_CHAT: tight_per_minute}
-    per_client: dict[tuple, list[Result]] = defaultdict(list)  # (client, scope, limit, reset) → in send order
-    admitted: dict[tuple, list[int]] = defaultdict(
-        list
-    )  # (budget, limit, reset) → Remaining of admitted ones
+    # (client, budget, limit, reset) → its responses in send order; (budget, limit, reset) → admitted Remaining
+    per_client: dict[tuple, list[Result]] = defaultdict(list)
+    admitted: dict[tuple, list[int]] = defaultdict(list)
     # (endpoint, reset) → when the first refusal by the address budget was received; public chats admitted
     address_refused_at: dict[tuple, float] = {}
     admitted_in_window: Counter = Counter()
@@ -447,9 +447,11 @@ def ratelimit_violations(results: list[Result], tight_per_minute: int) -> list[s
             problems.append(
                 f"{r.endpoint}: Reset {h['X-RateLimit-Reset']} is not a window end after the request"
             )
-        budget, window = f"{r.scope}@{r.endpoint}", (r.endpoint, reset)
-        if r.endpoint in per_minute and limit == per_minute[r.endpoint] * 5:
-            budget = f"address@{r.endpoint}"
+        # A key's budget is shared by all its endpoints; each public mind has its own visitor and address budgets.
+        budget, window = r.scope, (r.endpoint, reset)
+        if r.endpoint in per_minute:
+            address = limit == per_minute[r.endpoint] * 5
+            budget = f"{'address' if address else r.scope}@{r.endpoint}"
         if r.status == 429:
             retry = h.get("Retry-After")
             if remaining != 0:
@@ -472,7 +474,7 @@ def ratelimit_violations(results: list[Result], tight_per_minute: int) -> list[s
                         f"{r.endpoint}: admitted at {r.sent:.3f} after the address budget of that "
                         f"window refused one at {refused:.3f}"
                     )
-        per_client[(r.client, r.scope, limit, reset)].append(r)
+        per_client[(r.client, budget, limit, reset)].append(r)
     for (client, scope, _limit, _reset), rows in per_client.items():
         values = [int(r.limit["X-RateLimit-Remaining"]) for r in rows]
         if any(later > earlier for earlier, later in itertools.pairwise(values)):
@@ -508,6 +510,20 @@ def ratelimit_summary(results: list[Result], tight_per_minute: int) -> str:
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of process `pid` and its live descendants, from /proc."""
+    total = 0.0
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in os.listdir(f"/proc/{pid}/task"):
+            for child in open(f"/proc/{pid}/task/{task}/children").read().split():
+                total += cpu_seconds(int(child))
+    except OSError:
+        pass
+    return total
+
+
 # One run -------------------------------------------------------------------------------------------------------
 
 
@@ -520,22 +536,38 @@ class Run:
     violations: list[str]
     uploads: Counter
     tight_per_minute: int
+    server_cpu: float  # gunicorn's CPU seconds (master and workers) during the run
+    worker_cpu: float  # the Celery worker's
+    hung: int  # clients still inside a request well after the deadline
 
 
-def run(port: int, seed: Seed, clients: int, seconds: float, timeout: float, tight_per_minute: int) -> Run:
+def run(
+    server, worker, seed: Seed, clients: int, seconds: float, timeout: float, tight_per_minute: int
+) -> Run:
     results: list[Result] = []
+    port = server.port
     cpu = resource.getrusage(resource.RUSAGE_SELF)
+    server_cpu, worker_cpu = cpu_seconds(server.proc.pid), cpu_seconds(worker.proc.pid)
     until = time.time() + seconds
     threads = [Client(n, port, seed, seed.public[clients], until, timeout, results) for n in range(clients)]
     started = time.perf_counter()
     for t in threads:
         t.start()
+    # A client still busy long after the deadline is stuck in a request that never ends (a trickling stream would
+    # never hit the socket timeout): it is reported, not waited for.
+    give_up = time.monotonic() + seconds + 3 * timeout
     for t in threads:
-        t.join()
+        t.join(max(0.0, give_up - time.monotonic()))
+    hung = sum(t.is_alive() for t in threads)
+    results = list(results)  # a hung client's thread could still append
     elapsed = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_SELF)
+    server_cpu, worker_cpu = (
+        cpu_seconds(server.proc.pid) - server_cpu,
+        cpu_seconds(worker.proc.pid) - worker_cpu,
+    )
     client_cpu = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
-    uploaded = [source_id for t in threads for source_id in t.uploaded]
+    uploaded = [source_id for t in threads if not t.is_alive() for source_id in t.uploaded]
     return Run(
         clients,
         elapsed,
@@ -544,6 +576,9 @@ def run(port: int, seed: Seed, clients: int, seconds: float, timeout: float, tig
         ratelimit_violations(results, tight_per_minute),
         uploads_outcome(uploaded),
         tight_per_minute,
+        server_cpu,
+        worker_cpu,
+        hung,
     )
 
 
@@ -574,6 +609,24 @@ def warm_up(port: int, seed: Seed):
         raise SystemExit(f"warm-up failed: {[(r.endpoint, r.status, r.error) for r in bad]}")
 
 
+def cpu_profile(server, seed: Seed, public: tuple, samples: int) -> dict[str, float]:
+    """gunicorn CPU milliseconds per request of each endpoint, one client sending them one at a time: unlike
+    latency, CPU time barely depends on what else runs on the machine, so it says what the mix costs."""
+    results: list[Result] = []
+    client = Client(0, server.port, seed, public, 0, 120, results)
+    cost = {}
+    for choice in MIX:
+        if choice == TIGHT_CHAT:  # the same work as the roomy public chat, or a refusal
+            continue
+        before = cpu_seconds(server.proc.pid)
+        for _ in range(samples):
+            client.one(choice)
+        cost[choice] = (cpu_seconds(server.proc.pid) - before) / samples * 1000
+    if client.conn:
+        client.conn.close()
+    return cost
+
+
 # Reporting -----------------------------------------------------------------------------------------------------
 
 
@@ -589,6 +642,7 @@ def failures(r: Run) -> dict[str, int]:
         ),
         "rate-limit violations": len(r.violations),
         "uploads not ready": sum(n for state, n in r.uploads.items() if state != "ready"),
+        "hung clients": r.hung,
     }
 
 
@@ -631,8 +685,11 @@ def report(r: Run) -> list[str]:
         + ", ".join(f"{name} **{n}**" for name, n in counts.items())
         + f"; tight public chat 429s (expected) {refused}.",
         ratelimit_summary(r.results, r.tight_per_minute),
-        f"Uploaded sources after the load: {dict(r.uploads) or 'none'}. Client CPU: {r.client_cpu:.0f} s "
-        f"({r.client_cpu / r.seconds:.2f} of a core) for the load generator itself (clients and fake LLM).",
+        f"Uploaded sources after the load: {dict(r.uploads) or 'none'}.",
+        f"CPU during the run: the load generator (clients and fake LLM) {r.client_cpu:.0f} s "
+        f"({r.client_cpu / r.seconds:.2f} of a core); gunicorn {r.server_cpu:.0f} s "
+        f"({r.server_cpu / max(1, total) * 1000:.0f} ms per request, PostgreSQL and Redis not included); "
+        f"the Celery worker {r.worker_cpu:.0f} s.",
         "",
     ]
     if r.violations:
@@ -657,8 +714,9 @@ def main():
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--timeout", type=float, default=60, help="a request slower than this is an error")
     parser.add_argument(
-        "--tight-per-minute", type=int, default=2, help="the tight public chat's limit per visitor"
+        "--tight-per-minute", type=int, default=1, help="the tight public chat's limit per visitor"
     )
+    parser.add_argument("--cpu-samples", type=int, default=10, help="per endpoint for the CPU table; 0: none")
     parser.add_argument("--write")
     args = parser.parse_args()
     client_counts = [int(c) for c in args.clients.split(",")]
@@ -680,15 +738,19 @@ def main():
     }
     worker = Worker(env)
     server = None
-    runs = []
+    runs, costs = [], {}
     try:
         print("seeding (the worker processes the knowledge)…", flush=True)
         data = seed(client_counts, args.tight_per_minute)
         server = Gunicorn(env, log="bench-load-gunicorn.log")
         warm_up(server.port, data)
+        if args.cpu_samples:
+            print("CPU per request…", flush=True)
+            public = (data.public[client_counts[0]][0], data.warm[1])
+            costs = cpu_profile(server, data, public, args.cpu_samples)
         for clients in client_counts:
             print(f"{clients} clients for {args.seconds:.0f} s…", flush=True)
-            runs.append(run(server.port, data, clients, args.seconds, args.timeout, args.tight_per_minute))
+            runs.append(run(server, worker, data, clients, args.seconds, args.timeout, args.tight_per_minute))
             print("\n".join(report(runs[-1])), flush=True)
     finally:
         if server:
@@ -721,6 +783,20 @@ def main():
         "minds, so its budgets start untouched.",
         "",
     ]
+    if costs:
+        lines += [
+            "### gunicorn CPU per request",
+            "",
+            f"One client, each endpoint {args.cpu_samples} times in a row, after the warm-up: the CPU time the "
+            "server processes spent (user + system; PostgreSQL, Redis and the LLM not included). It barely depends "
+            "on the machine's other load, so it bounds what 2 idle cores can serve.",
+            "",
+            "| endpoint | CPU ms per request |",
+            "|---|---:|",
+            *(f"| `{name}` | {ms:.0f} |" for name, ms in costs.items() if name != "upload"),
+            f"| `{UPLOAD}` + `{CREATE}` | {costs.get('upload', 0):.0f} |",
+            "",
+        ]
     for r in runs:
         lines += report(r)
     lines += [
