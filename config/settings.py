@@ -309,6 +309,8 @@ SOURCE_LEASE_SECONDS = env_float("SOURCE_LEASE_SECONDS", 60)
 SOURCE_HEARTBEAT_SECONDS = env_float("SOURCE_HEARTBEAT_SECONDS", 15)
 FETCH_MAX_BYTES = env_int("FETCH_MAX_BYTES", 50 * 1024 * 1024)
 FETCH_TIMEOUT_SECONDS = env_float("FETCH_TIMEOUT_SECONDS", 20)
+# A podcast feed fetched again adds at most this many new episodes as sources (knowledge/feed_refresh.py).
+FEED_NEW_EPISODES_MAX = env_int("FEED_NEW_EPISODES_MAX", 10)
 # A links(<url>) page of a collection adds at most this many of the pages it links to (knowledge/links.py).
 COLLECTION_LINKS_MAX = env_int("COLLECTION_LINKS_MAX", 50)
 # Webhooks: attempts in all and the first retry delay (doubled after each failure: 10 s, 20 s, 40 s…).

@@ -25,8 +25,9 @@ from knowledge.errors import ExtractionError, TransientError
 from knowledge.extractors import audio, youtube
 from knowledge.extractors import feed as feed_extractor
 from knowledge.extractors.base import Extracted
-from knowledge.extractors.clean import clean_extracted, clean_text
+from knowledge.extractors.clean import clean_extracted
 from knowledge.extractors.detect import detect_file
+from knowledge.feed_refresh import feed_refresh, holds_its_episode, remember_episodes
 from knowledge.indexing import source_index
 from knowledge.links import FOLLOW_LINKS, PageLinks, links_prepare, page_links
 from knowledge.models import Source
@@ -103,6 +104,11 @@ def source_transcribe(source_id: str, claimed_at: str) -> Outcome:
 
 
 def _process(claim: Claim, source: Source) -> Outcome:
+    if holds_its_episode(source):
+        refreshed = feed_refresh(claim, source)
+        if refreshed is None:
+            return Outcome(Result.LOST_CLAIM, source.id)
+        return Outcome(Result.READY, source.id, linked_source_ids=refreshed.linked_source_ids)
     extracted, links = _obtain_text(source)
     if extracted is not None:
         return _finish(claim, source, extracted, links)
@@ -239,9 +245,11 @@ def _obtain_audio(claim: Claim, source: Source, workdir: Path) -> Path:
     audio_url = source.audio_url
     if source.feed_url:
         feed = safe_http.fetch(source.feed_url, max_bytes=settings.FETCH_MAX_BYTES)
-        title, audio_url = feed_extractor.latest_episode(feed.body)
-        # Shown while the (long) transcription runs; source_index keeps it when the source becomes ready.
-        source.metadata = {**source.metadata, "episodeTitle": clean_text(title)}
+        listed = feed_extractor.episodes(feed.body)
+        audio_url = listed[0].audio_url
+        # Shown while the (long) transcription runs; source_index keeps it when the source becomes ready. The
+        # episodes listed now are remembered, so a refresh adds only later ones (knowledge/feed_refresh.py).
+        source.metadata = remember_episodes(source.metadata, listed, listed[0])
         if not source_metadata_update(claim, source.metadata):
             raise ClaimLost()
     if not audio_url:

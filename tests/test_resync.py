@@ -13,6 +13,7 @@ from knowledge.refresh import sources_refresh_due
 from minds.models import Mind
 from tests.fakesite import FakeSite
 from tests.helpers import wait_for
+from tests.realfiles import fixture
 from tests.test_ingestion_e2e import knowledge, wait_finished
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -148,3 +149,73 @@ def test_due_sources_are_fetched_again_and_their_next_time_moves_on(api, mind, c
     next_at = datetime.fromisoformat(refreshed["nextRefreshAt"].replace("Z", "+00:00"))
     assert timedelta(hours=5) < next_at - timezone.now() <= timedelta(hours=6)
     assert "seals" in " ".join(Chunk.objects.filter(source_id=source_id).values_list("content", flat=True))
+
+
+def feed_xml(site, items: list[tuple[str, str, str]]) -> str:
+    entries = "".join(
+        f'<item><title>{title}</title><pubDate>{date}</pubDate><enclosure url="{site.url(path)}" type="audio/wav" '
+        f'length="1"/></item>'
+        for title, date, path in items
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Readings</title>{entries}</channel></rss>'
+    )
+
+
+def test_a_feed_fetched_again_adds_its_new_episodes_and_transcribes_nothing_twice(
+    api, mind, celery_worker, settings
+):
+    settings.SSRF_ALLOW_LOOPBACK = True
+    wav = fixture("audio/sense_and_sensibility_01_austen_64kb-0870.wav").read_bytes()
+    chapter_one = ("Chapter one", "Mon, 02 Nov 2026 10:00:00 GMT", "/one.wav")
+    prologue = ("Prologue", "Mon, 26 Oct 2026 10:00:00 GMT", "/prologue.wav")
+    with FakeSite() as site:
+        for path in ("/one.wav", "/two.wav", "/prologue.wav"):
+            site.route(path, wav, content_type="audio/wav")
+        site.route("/feed.xml", feed_xml(site, [chapter_one, prologue]), content_type="application/rss+xml")
+        body = {"type": "podcast", "feedUrl": site.url("/feed.xml")}
+        feed_id = api.post(knowledge(mind), body).json()["source"]["id"]
+        first = wait_finished(api, mind, [feed_id])[feed_id]
+        assert first["status"] == "ready" and first["metadata"]["episodeTitle"] == "Chapter one"
+        chunks_before = set(Chunk.objects.filter(source_id=feed_id).values_list("id", flat=True))
+
+        chapter_two = ("Chapter two", "Mon, 09 Nov 2026 10:00:00 GMT", "/two.wav")
+        site.route(
+            "/feed.xml",
+            feed_xml(site, [chapter_two, chapter_one, prologue]),
+            content_type="application/rss+xml",
+        )
+        assert api.post(f"{knowledge(mind)}/{feed_id}/reprocess").status_code == 200
+        wait_for(
+            lambda: Source.objects.filter(metadata__linkedFrom=feed_id).exists(),
+            timeout=240,
+            what="the new episode to become a source",
+        )
+        episode = Source.objects.get(metadata__linkedFrom=feed_id)
+        finished = wait_finished(api, mind, [feed_id, episode.id])
+        # Again, with nothing new: nothing is added.
+        assert api.post(f"{knowledge(mind)}/{feed_id}/reprocess").status_code == 200
+        wait_for(
+            lambda: (
+                Source.objects.get(id=feed_id).status == "ready"
+                and Source.objects.get(id=feed_id).metadata["newEpisodes"]["found"] == 0
+            ),
+            timeout=240,
+            what="the second refresh",
+        )
+    feed, new = finished[feed_id], finished[episode.id]
+    assert feed["status"] == "ready" and feed["metadata"]["episodeTitle"] == "Chapter one"
+    # The prologue was listed at the first run, older than the episode transcribed: not imported.
+    assert feed["metadata"]["newEpisodes"]["added"] == 1
+    assert set(Chunk.objects.filter(source_id=feed_id).values_list("id", flat=True)) == chunks_before
+    assert (
+        first["transcribingStartedAt"] and feed["transcribingStartedAt"] is None
+    )  # no transcription this run
+    assert (
+        new["status"] == "ready" and new["name"] == "Chapter two" and new["audioUrl"] == site.url("/two.wav")
+    )
+    assert (
+        "dashwood"
+        in " ".join(Chunk.objects.filter(source_id=episode.id).values_list("content", flat=True)).lower()
+    )
+    assert Source.objects.filter(mind=mind).count() == 2

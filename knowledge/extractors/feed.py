@@ -1,16 +1,26 @@
-"""Podcast RSS/Atom feeds: the latest episode's title and audio enclosure."""
+"""Podcast RSS/Atom feeds: their episodes (title and audio enclosure), newest first."""
+
+from dataclasses import dataclass
 
 import feedparser
 
 from knowledge.errors import ExtractionError
 
 
-def latest_episode(feed_bytes: bytes) -> tuple[str, str]:
+@dataclass(frozen=True)
+class Episode:
+    title: str
+    audio_url: str
+
+
+def episodes(feed_bytes: bytes) -> list[Episode]:
+    """Every episode with an audio enclosure, newest first: by date where the entries have one, else in the feed's
+    order (feeds list newest first by convention)."""
     parsed = feedparser.parse(feed_bytes)
     if parsed.bozo and not parsed.entries:
         raise ExtractionError("feed_invalid", "The feed could not be read as RSS or Atom.")
-    episodes = []
-    for entry in parsed.entries:
+    found = []
+    for position, entry in enumerate(parsed.entries):
         audio = next(
             (
                 link.get("href")
@@ -22,10 +32,20 @@ def latest_episode(feed_bytes: bytes) -> tuple[str, str]:
         )
         if audio:
             published = entry.get("published_parsed") or entry.get("updated_parsed")
-            episodes.append((tuple(published) if published else (), entry.get("title", "Episode"), audio))
-    if not episodes:
+            found.append(
+                (
+                    tuple(published) if published else (),
+                    position,
+                    Episode(entry.get("title", "Episode"), audio),
+                )
+            )
+    if not found:
         raise ExtractionError("feed_invalid", "The feed has no episode with an audio enclosure.")
-    # Feeds list newest first by convention; a date, when present, decides.
-    dated = [e for e in episodes if e[0]]
-    newest = max(dated, key=lambda e: e[0]) if dated else episodes[0]
-    return newest[1], newest[2]
+    dated = sorted((e for e in found if e[0]), key=lambda e: (e[0], -e[1]), reverse=True)
+    undated = [e for e in found if not e[0]]
+    return [episode for _, _, episode in dated + undated]
+
+
+def latest_episode(feed_bytes: bytes) -> tuple[str, str]:
+    newest = episodes(feed_bytes)[0]
+    return newest.title, newest.audio_url
