@@ -106,8 +106,8 @@ def _wrap(text: str, face: ImageFont.FreeTypeFont, draw: ImageDraw.ImageDraw, wi
     return lines
 
 
-def write_scanned_pdf(path: Path, texts: list[str] | tuple[str, ...], *, seed: int = 1) -> Path:
-    """A PDF of one scanned page per text, with no text layer."""
-    images = [scanned_page(text, seed=seed + number) for number, text in enumerate(texts)]
+def write_scanned_pdf(path: Path, texts: list[str] | tuple[str, ...], *, seed: int = 1, **scan) -> Path:
+    """A PDF of one scanned page per text, with no text layer; `scan` goes to scanned_page (font size, skew)."""
+    images = [scanned_page(text, seed=seed + number, **scan) for number, text in enumerate(texts)]
     images[0].save(path, "PDF", resolution=DPI, save_all=True, append_images=images[1:])
     return path

@@ -14,6 +14,7 @@ from reportlab.pdfgen import canvas
 from knowledge.errors import ExtractionError
 from knowledge.extractors.ocr import ocr_pdf_pages, page_needs_ocr
 from tests.scans import PAGES, scanned_page, token_recall, write_scanned_pdf
+from tests.trust.test_hostile_files import flate_bomb_pdf, recursive_form_xobject_pdf
 
 needs_tesseract = pytest.mark.skipif(
     shutil.which("tesseract") is None,
@@ -140,6 +141,27 @@ def test_page_past_its_time_limit_is_left_out_and_logged(scanned_pdf, caplog):
 
     assert texts == {}
     assert sum("timeout" in record.getMessage() for record in caplog.records) == 2
+
+
+@needs_tesseract
+def test_hostile_page_is_rendered_apart_and_left_out_at_its_time_limit(tmp_path, caplog):
+    # Its content stream inflates to 300 MB of path operators: PDFium needs tens of seconds and hundreds of MB
+    # for it, in C code no exception interrupts. The page's own process is killed at the limit instead.
+    path = tmp_path / "bomb.pdf"
+    path.write_bytes(flate_bomb_pdf())
+    caplog.set_level(logging.WARNING, logger="knowledge.extractors.ocr")
+    with override_settings(OCR_PAGE_TIME_LIMIT_SECONDS=2):
+        assert ocr_pdf_pages(str(path), [1]) == {}
+    assert any("timeout" in record.getMessage() for record in caplog.records)
+
+
+@needs_tesseract
+def test_page_drawing_itself_forever_ends(tmp_path):
+    path = tmp_path / "recursive.pdf"
+    path.write_bytes(recursive_form_xobject_pdf())
+    with override_settings(OCR_PAGE_TIME_LIMIT_SECONDS=20):
+        texts = ocr_pdf_pages(str(path), [1])
+    assert set(texts) <= {1}
 
 
 @needs_tesseract

@@ -7,17 +7,19 @@ left out and logged, the others are kept), but a missing engine is a precise, pe
 """
 
 import logging
+import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import unicodedata
+from pathlib import Path
 
-import pypdfium2 as pdfium
-import pytesseract
 from django.conf import settings
 
 from knowledge.errors import ExtractionError
+from knowledge.extractors import ocr_render
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +33,12 @@ MAX_BAD_CHAR_SHARE = 0.1
 MIN_WORDLIKE_SHARE = 0.4
 MIN_VOWEL_SHARE = 0.25
 # A page rendered for OCR is capped at this many pixels (an A4 page at 300 DPI is 8.7 million): a PDF may declare
-# a poster-sized page, and its bitmap must not exhaust the worker's memory. Larger pages are rendered at a lower DPI.
+# a poster-sized page, and its bitmap must not exhaust memory. Larger pages are rendered at a lower DPI.
 MAX_PAGE_PIXELS = 40_000_000
+# The address space of the process rendering one page (ocr_render.py): Python with PDFium takes some 150 MB, a
+# 40-million-pixel page 160 MB more while PDFium draws it; a page that needs more is left out.
+RENDER_MEMORY_BYTES = 1024 * 1024 * 1024
+RENDERER = Path(ocr_render.__file__)
 
 _CID = re.compile(r"\(cid:\d+\)")
 _TOKEN = re.compile(r"\S+")
@@ -97,10 +103,11 @@ def ocr_pdf_pages(
 ) -> dict[int, str]:
     """The OCR text of the given 1-based pages, by page number; pages that fail, time out or read empty are left out.
 
-    Each page gets OCR_PAGE_TIME_LIMIT_SECONDS of Tesseract; pages still waiting once `budget_seconds` (default
-    OCR_TOTAL_TIME_LIMIT_SECONDS) have passed are left out too, so a long scan cannot run the ingestion stage
-    past its own time limit. Raises ExtractionError `ocr_unavailable` when OCR is enabled but Tesseract or one of
-    OCR_LANGUAGES is not installed, and `pdf_encrypted` when the password does not open the PDF.
+    Each page gets OCR_PAGE_TIME_LIMIT_SECONDS for its rendering and its Tesseract together; pages still waiting
+    once `budget_seconds` (default OCR_TOTAL_TIME_LIMIT_SECONDS) have passed are left out too, so a long scan
+    cannot run the ingestion stage past its own time limit. Raises ExtractionError `ocr_unavailable` when OCR is
+    enabled but Tesseract or one of OCR_LANGUAGES is not installed, and `pdf_encrypted` when the password does
+    not open the PDF.
     """
     if not settings.OCR_ENABLED or not page_numbers:
         return {}
@@ -108,24 +115,17 @@ def ocr_pdf_pages(
     _check_engine(languages)
     budget = settings.OCR_TOTAL_TIME_LIMIT_SECONDS if budget_seconds is None else budget_seconds
     deadline = time.monotonic() + budget
-    pdf = _open(path, password)
-    try:
-        texts: dict[int, str] = {}
-        for position, number in enumerate(page_numbers):
-            if time.monotonic() >= deadline:
-                logger.warning(
-                    "ocr of %s: budget of %ss spent; pages %s left out", path, budget, page_numbers[position:]
-                )
-                break
-            if not 1 <= number <= len(pdf):
-                logger.warning("ocr of %s: no page %s (the PDF has %s)", path, number, len(pdf))
-                continue
-            text = _ocr_page(pdf, number, languages)
-            if text:
-                texts[number] = text
-        return texts
-    finally:
-        pdf.close()
+    texts: dict[int, str] = {}
+    for position, number in enumerate(page_numbers):
+        if time.monotonic() >= deadline:
+            logger.warning(
+                "ocr of %s: budget of %ss spent; pages %s left out", path, budget, page_numbers[position:]
+            )
+            break
+        text = _ocr_page(path, number, password, languages)
+        if text:
+            texts[number] = text
+    return texts
 
 
 def _languages() -> str:
@@ -170,53 +170,65 @@ def _list_languages(command: str) -> set[str]:
     return {line.strip() for line in result.stdout.splitlines()[1:] if line.strip()}
 
 
-def _open(path: str, password: str | None) -> pdfium.PdfDocument:
-    try:
-        return pdfium.PdfDocument(path, password=password)
-    except pdfium.PdfiumError as exc:
-        if "password" in str(exc).lower():
-            raise ExtractionError(
-                "pdf_encrypted",
-                "The PDF is protected by a password; give its password or upload an unprotected copy.",
-            ) from exc
-        raise ExtractionError(
-            "corrupt_file", "The PDF is damaged and its pages could not be rendered."
-        ) from exc
-
-
-def _ocr_page(pdf: pdfium.PdfDocument, number: int, languages: str) -> str:
+def _ocr_page(path: str, number: int, password: str | None, languages: str) -> str:
     started = time.monotonic()
+    limit = settings.OCR_PAGE_TIME_LIMIT_SECONDS
     try:
-        page = pdf[number - 1]
-        try:
-            image = _render(page)
-        finally:
-            page.close()
-        # Tesseract (it is the binary pytesseract runs) is told which command to use on every call, since the
-        # setting may differ between calls (tests) and pytesseract keeps it in a module global.
-        pytesseract.pytesseract.tesseract_cmd = settings.OCR_TESSERACT_CMD
-        text = pytesseract.image_to_string(
-            image, lang=languages, timeout=settings.OCR_PAGE_TIME_LIMIT_SECONDS
-        )
-    except RuntimeError as exc:  # pytesseract's timeout (it kills the process first)
+        image, dpi = _render(path, number, password, limit)
+        text = _tesseract(image, dpi, languages, max(limit - (time.monotonic() - started), 0.001))
+    except subprocess.TimeoutExpired:
         logger.warning(
-            "ocr of page %s: %s after %.1fs; page left out", number, exc, time.monotonic() - started
+            "ocr of page %s: timeout after %.1fs; page left out", number, time.monotonic() - started
         )
         return ""
-    except (pytesseract.TesseractError, pdfium.PdfiumError, OSError, ValueError) as exc:
+    except OSError as exc:
         logger.warning("ocr of page %s failed (%s); page left out", number, exc)
         return ""
     logger.info("ocr of page %s: %s characters in %.1fs", number, len(text), time.monotonic() - started)
     return unicodedata.normalize("NFKC", text).strip()
 
 
-def _render(page: pdfium.PdfPage):
-    width, height = page.get_size()  # in points, 72 to the inch
-    scale = settings.OCR_DPI / 72
-    pixels = width * height * scale * scale
-    if pixels > MAX_PAGE_PIXELS:
-        scale *= (MAX_PAGE_PIXELS / pixels) ** 0.5
-    image = page.render(scale=scale, grayscale=True).to_pil()
-    # PGM: an uncompressed file for Tesseract, written and read faster than pytesseract's default PNG.
-    image.format = "PPM"
-    return image
+def _render(path: str, number: int, password: str | None, timeout: float) -> tuple[bytes, int]:
+    """The page as a greyscale PGM and the DPI it was rendered at, from ocr_render.py in a process of its own."""
+    result = subprocess.run(
+        [sys.executable, "-I", str(RENDERER), path, str(number - 1), str(settings.OCR_DPI)]
+        + [str(MAX_PAGE_PIXELS), str(RENDER_MEMORY_BYTES)],
+        input=(password or "").encode(),
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode == ocr_render.WRONG_PASSWORD:
+        raise ExtractionError(
+            "pdf_encrypted", "The PDF is protected by a password, and the one given does not open it."
+        )
+    if result.returncode != 0:
+        raise OSError(f"rendering exited {result.returncode}: {_tail(result.stderr)}")
+    header, _, image = result.stdout.partition(b"\n")
+    return image, int(header)
+
+
+def _tesseract(image: bytes, dpi: int, languages: str, timeout: float) -> str:
+    """Tesseract's text of one page image, run directly rather than through pytesseract, for two reasons.
+
+    Its OpenMP threads: one Tesseract spreads over every core and, on a worker whose cores are busy, reads a page
+    three times slower than with one thread (bench/ocr.py, docs/bench/ocr.md). OMP_THREAD_LIMIT=1 is set for the
+    Tesseract process alone (an OMP_THREAD_LIMIT in the worker's environment wins): in the worker's own
+    environment it would also cap the OpenMP of the speech model. And cleanup: subprocess.run kills Tesseract on
+    any exception, the stage's soft time limit included, where pytesseract kills it only on its own timeout.
+    """
+    result = subprocess.run(
+        [settings.OCR_TESSERACT_CMD, "stdin", "stdout", "-l", languages, "--dpi", str(dpi)],
+        input=image,
+        capture_output=True,
+        timeout=timeout,
+        env={"OMP_THREAD_LIMIT": "1", **os.environ},
+        check=False,
+    )
+    if result.returncode != 0:
+        raise OSError(f"tesseract exited {result.returncode}: {_tail(result.stderr)}")
+    return result.stdout.decode("utf-8", errors="replace")
+
+
+def _tail(stderr: bytes) -> str:
+    return stderr.decode(errors="replace").strip()[-300:]
