@@ -87,7 +87,11 @@ def sources_sweep_stuck() -> dict:
         transaction.on_commit(lambda source_id=source_id: source_process.delay(source_id))
     for source_id in swept.failed:
         _source_outcome_notify(source_id)
-    return asdict(swept)
+    # The webhooks whose queued attempt was lost the same way.
+    lost = webhooks.deliveries_lost()
+    for delivery_id in lost:
+        transaction.on_commit(lambda delivery_id=delivery_id: webhook_deliver.delay(delivery_id))
+    return {**asdict(swept), "webhooks_resent": lost}
 
 
 @shared_task(name="knowledge.webhook_deliver", bind=True, max_retries=None)

@@ -45,6 +45,22 @@ def delivery_create(source_id: str) -> WebhookDelivery | None:
     )
 
 
+def deliveries_lost(now: datetime | None = None) -> list[str]:
+    """Pending deliveries whose next attempt is overdue by more than SOURCE_PROCESSING_DEADLINE_SECONDS: their
+    queued message was lost (Redis restarted empty, or the publish failed while it was down). Each is moved to now,
+    so one sweep queues it once (knowledge.sources_sweep_stuck). A live retry runs at its time, far inside that
+    margin; one held back longer than that (a webhooks queue backed up for half an hour) may be sent twice, with
+    the same `webhook-id`, which the receiver uses to drop the repeat."""
+    now = now or timezone.now()
+    overdue = now - timedelta(seconds=settings.SOURCE_PROCESSING_DEADLINE_SECONDS)
+    lost = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lt=overdue)
+    return [
+        delivery_id
+        for delivery_id in lost.values_list("id", flat=True)
+        if lost.filter(id=delivery_id).update(next_attempt_at=now, updated_at=now)
+    ]
+
+
 def sign(secret: str, message_id: str, timestamp: datetime, body: bytes) -> str:
     return Webhook(secret).sign(message_id, timestamp, body.decode())
 

@@ -11,6 +11,8 @@ shared one, and their own worker process (tests/worker.py) pointed at it; this p
   every source ends `ready`, claimed once, with one chunk set;
 - only the broker down (rate limits elsewhere): a source created meanwhile is 201 `pending`, in bounded time, not
   a 500, and the sweeper has it processed once the broker is back;
+- a source that finishes while Redis is down cannot queue its webhook: the sweeper sends it once Redis is back,
+  exactly once;
 - a receiver that accepts and never answers, or answers 200 then trickles its body a byte at a time (which a
   per-read timeout never catches): each attempt fails at WEBHOOK_TIMEOUT_SECONDS, is retried with backoff, a
   source submitted meanwhile is processed as usual, and once the receiver recovers the delivery succeeds once.
@@ -34,6 +36,7 @@ from knowledge import tasks
 from knowledge.models import Chunk, Source, WebhookDelivery
 from minds.models import Mind
 from tests import realfiles
+from tests.fakesite import FakeSite
 from tests.helpers import KeyedClient, assert_error, make_key, wait_for
 from tests.worker import ROOT, WorkerProcess
 
@@ -202,15 +205,22 @@ def small_docx() -> bytes:
     return buffer.getvalue()
 
 
-def sweep_then_finished(source_ids: list[str]):
-    """What beat does every minute, then whether every source is finished."""
+def sweep_then(done):
+    """What beat does every minute, then whether `done()`."""
 
     def check() -> bool:
         tasks.sources_sweep_stuck.apply().get()
+        return done()
+
+    return check
+
+
+def sweep_then_finished(source_ids: list[str]):
+    def finished() -> bool:
         statuses = list(Source.objects.filter(id__in=source_ids).values_list("status", flat=True))
         return len(statuses) == len(source_ids) and all(status in FINISHED for status in statuses)
 
-    return check
+    return sweep_then(finished)
 
 
 def assert_indexed_once(source_id: str) -> None:
@@ -297,6 +307,62 @@ def test_a_source_created_while_the_broker_is_down_is_created_pending_and_proces
             interval=1,
             what="the sweeper to queue the source and the worker to finish it",
         )
+    assert_indexed_once(source_id)
+
+
+PAGE = (
+    "<html><head><title>Harbour log</title></head><body><article><h1>Harbour log</h1>"
+    + "".join(f"<p>Day {i}: the pilot boat met {i % 7 + 1} ships at the outer buoy.</p>" for i in range(40))
+    + "</article></body></html>"
+).encode()
+
+
+def test_a_webhook_that_could_not_be_queued_while_redis_was_down_is_sent_once_by_the_sweeper(
+    settings, private_redis, worker, client, mind
+):
+    settings.SSRF_ALLOW_LOOPBACK = True  # the API checks the URLs too
+    settings.SOURCE_PROCESSING_DEADLINE_SECONDS = LOST_MESSAGE_SECONDS
+    fetched, release = threading.Event(), threading.Event()
+
+    def held_page(request):
+        fetched.set()
+        release.wait(120)
+        return 200, {"Content-Type": "text/html"}, PAGE
+
+    with FakeSite() as site, pointed_at(settings, private_redis.url, rate_limits=True):
+        site.route("/log", handler=held_page)
+        site.route("/hook", "ok")
+        created = client.post(
+            knowledge(mind), {"type": "url", "url": site.url("/log"), "callbackUrl": site.url("/hook")}
+        )
+        assert created.status_code == 201, created.content[:300]
+        source_id = created.json()["source"]["id"]
+        assert fetched.wait(MARGIN_SECONDS), "the worker never fetched the page"
+
+        # The source finishes while Redis is down: its webhook is recorded, but its delivery cannot be queued.
+        log_offset = worker.log_path.stat().st_size
+        private_redis.stop()
+        release.set()
+        wait_for(
+            lambda: b"raised unexpected: OperationalError" in worker.log_path.read_bytes()[log_offset:],
+            timeout=MARGIN_SECONDS,
+            what="the worker's publish of the webhook to fail",
+        )
+        assert Source.objects.get(id=source_id).status == "ready"
+        private_redis.start()
+        delivery = WebhookDelivery.objects.get(source_id=source_id)
+        assert delivery.status == "pending" and delivery.attempt_count == 0
+        assert private_redis.queued() == 0
+
+        wait_for(
+            sweep_then(lambda: WebhookDelivery.objects.get(source_id=source_id).status != "pending"),
+            timeout=LOST_MESSAGE_SECONDS + MARGIN_SECONDS,
+            interval=1,
+            what="the sweeper to queue the webhook again and the worker to deliver it",
+        )
+        hooks = [request for request in site.requests if request.path == "/hook"]
+    delivery = WebhookDelivery.objects.get(source_id=source_id)
+    assert delivery.status == "succeeded" and delivery.attempt_count == 1 and len(hooks) == 1
     assert_indexed_once(source_id)
 
 
