@@ -53,6 +53,7 @@ class TurnResult:
 
     conversation_id: str
     message_id: str
+    turn: int
     content: str
     citations: tuple[Citation, ...]
     followups: tuple[str, ...]
@@ -411,6 +412,7 @@ def _save_answer(question: Message, draft: _Draft, followups: tuple[str, ...]) -
     return TurnResult(
         conversation_id=question.conversation_id,
         message_id=answer.id,
+        turn=answer.turn,
         content=content,
         citations=citations,
         followups=followups,

@@ -58,6 +58,7 @@ def answer_data(result: TurnResult) -> dict:
         "message": {
             "id": result.message_id,
             "role": Message.Role.ASSISTANT,
+            "turn": result.turn,
             "status": Message.Status.COMPLETE,
             "content": result.content,
             "citations": [c.as_json() for c in result.citations],

@@ -130,6 +130,7 @@ def test_twenty_chats_into_one_conversation_keep_every_question_with_its_answer(
     assert all(r.status_code == 200 for r in responses), [(r.status_code, r.text) for r in responses]
     # Each caller gets the answer to its own question.
     assert [r.json()["message"]["content"] for r in responses] == [f"Answer to {q}" for q in questions]
+    assert sorted(r.json()["message"]["turn"] for r in responses) == list(range(1, 21))
 
     # Twenty turns, each one question and its own answer, whatever order they were answered in.
     messages = list(Message.objects.filter(conversation=conversation))
@@ -143,6 +144,7 @@ def test_twenty_chats_into_one_conversation_keep_every_question_with_its_answer(
         question, answer = turn["user"], turn["assistant"]
         assert answer.reply_to_id == question.id and answer.status == "complete"
         assert answer.content == f"Answer to {question.content}"
+        assert responses[questions.index(question.content)].json()["message"]["turn"] == answer.turn
     assert sorted(t["user"].content for t in turns.values()) == sorted(questions)
     conversation.refresh_from_db()
     assert conversation.turn_count == 20
