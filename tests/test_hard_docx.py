@@ -8,6 +8,7 @@ it, accepted at upload through the API, and read with its text by the real worke
 
 import io
 import os
+import random
 import struct
 import tracemalloc
 import zipfile
@@ -271,6 +272,40 @@ def plain_zip() -> bytes:
 def test_a_zip_that_is_not_a_word_document_is_415_saying_what_it_is(api, mind, name, make, says):
     body = assert_error(api.upload(f"{knowledge(mind)}/upload", name, make()), 415, "unsupported_file_type")
     assert says in body["message"], body
+
+
+def damaged(data: bytes, rng: random.Random) -> bytes:
+    """`data` cut short, with bytes overwritten (mostly in the directory at the end) or with garbage inserted."""
+    out = bytearray(data)
+    roll = rng.random()
+    if roll < 0.3:
+        return bytes(out[: rng.randrange(4, len(out))])
+    if roll < 0.8:
+        for _ in range(rng.randrange(1, 20)):
+            at = rng.randrange(len(out) - 200, len(out)) if rng.random() < 0.6 else rng.randrange(len(out))
+            out[at] = rng.randrange(256)
+        return bytes(out)
+    at = rng.randrange(len(out))
+    return bytes(out[:at] + rng.randbytes(rng.randrange(1, 100)) + out[at:])
+
+
+def test_damaged_docx_bytes_are_refused_with_a_code_never_an_unexpected_exception(tmp_path):
+    """Damaged directories made zipfile raise OSError, NotImplementedError, UnicodeDecodeError or OverflowError,
+    which escaped detection (a 500) or extraction (`internal_error`)."""
+    rng = random.Random(13)
+    originals = [data for data, _ in layouts().values()] + [strict_docx()]
+    path = tmp_path / "damaged.docx"
+    codes = set()
+    for _ in range(400):
+        data = damaged(rng.choice(originals), rng)
+        try:
+            kind = detect_file(io.BytesIO(data), "damaged.docx")
+            path.write_bytes(data)
+            extract_file(str(path), kind.kind)
+            codes.add("read")
+        except ExtractionError as exc:
+            codes.add(exc.code)
+    assert {"unsupported_file_type", "corrupt_file"} <= codes, codes
 
 
 # ISO 29500 Strict -------------------------------------------------------------------------------------------------

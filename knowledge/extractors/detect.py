@@ -57,6 +57,16 @@ OOXML_MAIN = (
 OPENDOCUMENT = b"application/vnd.oasis.opendocument."
 # [Content_Types].xml and mimetype are small: a bomb in their place is read no further than this.
 PACKAGE_PART_BYTES = 1024 * 1024
+# What zipfile raises on a damaged directory: bad records, impossible versions, names not in their declared encoding.
+UNREADABLE_ZIP = (
+    zipfile.BadZipFile,
+    EOFError,
+    OSError,
+    ValueError,
+    OverflowError,
+    NotImplementedError,
+    UnicodeDecodeError,
+)
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or the end record of an empty archive
 
 
@@ -71,7 +81,7 @@ def _zip_kind(stream: BinaryIO, head: bytes) -> FileKind:
             names = set(archive.namelist())
             content_types = _read_part(archive, "[Content_Types].xml")
             mimetype = _read_part(archive, "mimetype")
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError):
+    except UNREADABLE_ZIP:
         # Not a readable archive (or only its head was given): a damaged DOCX is let through when its local
         # headers name Word parts, for extraction to report it `corrupt_file`; anything else is refused here.
         if b"word/" in head and b"[Content_Types].xml" in head:

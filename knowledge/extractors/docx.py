@@ -22,6 +22,7 @@ from lxml import etree
 
 from knowledge.errors import ExtractionError
 from knowledge.extractors.base import Extracted, Segment
+from knowledge.extractors.detect import UNREADABLE_ZIP
 
 # A zip bomb expands a small upload into gigabytes; refuse archives that inflate beyond these before parsing.
 MAX_UNCOMPRESSED_BYTES = 300 * 1024 * 1024
@@ -110,7 +111,7 @@ def _guard_zip(path: str) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
-    except zipfile.BadZipFile as exc:
+    except UNREADABLE_ZIP as exc:
         raise ExtractionError("corrupt_file", "The Word document is damaged (not a valid archive).") from exc
     total = sum(info.file_size for info in infos)
     compressed = sum(info.compress_size for info in infos) or 1
@@ -131,8 +132,9 @@ def _inflate_within_declared_sizes(path: str) -> None:
                 with archive.open(info) as member:
                     while member.read(1024 * 1024):
                         pass
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
-        # RuntimeError: an encrypted entry (zipfile wants a password); a Word document never has one.
+    except (*UNREADABLE_ZIP, zlib.error, RuntimeError) as exc:
+        # RuntimeError: an encrypted entry (zipfile wants a password); a Word document never has one. OSError: an
+        # entry's offset points outside the file.
         raise ExtractionError(
             "corrupt_file", "The Word document is damaged (an entry does not match its size)."
         ) from exc
