@@ -5,6 +5,7 @@ Every provider failure (timeout, connection, HTTP error) becomes LlmUnavailable,
 `llm_unavailable` error.
 """
 
+import functools
 import json
 import logging
 from collections.abc import Iterator
@@ -29,15 +30,26 @@ def is_configured() -> bool:
     return bool(settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL)
 
 
+@functools.cache
+def _tls_context():
+    """The CA bundle, loaded once per process. A client made without one loads it afresh: ~50 ms of CPU, twice per
+    chat turn (the answer and the follow-ups), which was most of a turn's server CPU under load
+    (bench/mixed_load.py). Same rules as httpx's default (SSL_CERT_FILE / SSL_CERT_DIR, else certifi)."""
+    import httpx
+
+    return httpx.create_ssl_context()
+
+
 def client(timeout=None):
     # Imported on first use: the openai package costs ~0.3 s to import, which offline deployments never need.
-    from openai import OpenAI
+    from openai import DefaultHttpxClient, OpenAI
 
     return OpenAI(
         api_key=settings.OPENAI_API_KEY or "not-needed",
         base_url=settings.OPENAI_BASE_URL,
         timeout=timeout or settings.LLM_TIMEOUT_SECONDS,
         max_retries=1,
+        http_client=DefaultHttpxClient(verify=_tls_context()),
     )
 
 
