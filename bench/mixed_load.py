@@ -627,6 +627,15 @@ def cpu_profile(server, seed: Seed, public: tuple, samples: int) -> dict[str, fl
     return cost
 
 
+def stop(process) -> None:
+    """Stops the server or the worker; one that does not stop in time (a loaded machine) is killed."""
+    try:
+        process.stop()
+    except subprocess.TimeoutExpired:
+        process.proc.kill()
+        process.proc.wait()
+
+
 # Reporting -----------------------------------------------------------------------------------------------------
 
 
@@ -753,9 +762,9 @@ def main():
             runs.append(run(server, worker, data, clients, args.seconds, args.timeout, args.tight_per_minute))
             print("\n".join(report(runs[-1])), flush=True)
     finally:
-        if server:
-            server.stop()
-        worker.stop()
+        for process in (server, worker):
+            if process:
+                stop(process)
         llm.shutdown()
     server_errors = log_errors(ROOT / ".data" / "bench-load-gunicorn.log")
     worker_errors = log_errors(worker.log_path)
