@@ -101,7 +101,7 @@ def speed(tmp: Path, pages: int, repeat: int) -> list[str]:
     before = run(lambda page: page.extract_text())
     after = run(page_text)
     return [
-        f"## Single-column speed ({pages} pages, best of {repeat})",
+        f"## Single-column speed ({pages} pages, CPU seconds of this process, best of {repeat})",
         f"- plain extract_text: {before:.2f} s ({pages / before:,.0f} pages/s)",
         f"- page_text (column-aware): {after:.2f} s ({pages / after:,.0f} pages/s)",
         f"- overhead: {(after / before - 1) * 100:+.1f}%",

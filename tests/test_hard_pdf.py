@@ -238,6 +238,16 @@ def test_hyphenated_line_ends_rejoin_inside_a_column(tmp_path):
     assert "the extraordinarily long paragraph, so that each sentence reads whole." in text
 
 
+def test_a_real_two_column_handbook_page_keeps_fractions_and_its_drop_cap_in_their_lines():
+    from tests import realfiles
+
+    text = extract_pdf(str(realfiles.fixture("pdf/faa-amt-handbook-page.pdf"))).text
+
+    assert "No. 6 up to 1\u20444 inch" in text  # a fraction's raised 1 and lowered 4 stay in the line
+    assert "The Boots self-locking nut is of one piece" in text  # the drop cap "T" joins its word
+    assert "types; and the elastic stop nut, representing the fiber insert type." in text
+
+
 def test_a_two_column_table_of_short_cells_is_not_read_as_columns(tmp_path):
     path = str(tmp_path / "table.pdf")
     labels = ["Name", "Height", "Weight", "Colour", "Habitat", "Diet"]

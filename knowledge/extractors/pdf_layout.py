@@ -16,6 +16,7 @@ where each text operator starts (`TextStarts`), and only pages with many lines s
 import logging
 import math
 import statistics
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -41,32 +42,38 @@ MIN_COLUMN_LINES = 3
 MAX_FULL_WIDTH_SHARE = 0.3
 # A column's lines fill most of its width; a table's cells do not (a two-column table is not reordered).
 MIN_COLUMN_FILL = 0.5
+# A page is read again when this share of its text rows start at one x (±1 pt) in the middle band.
+MIN_EDGE_SHARE = 0.2
 
 
 class TextStarts:
-    """A `visitor_operand_after` for the plain pass: the page x where each text-showing operator starts."""
+    """A `visitor_operand_after` for the plain pass: the page position where each text-showing operator starts."""
 
-    __slots__ = ("xs",)
+    __slots__ = ("points",)
 
     def __init__(self) -> None:
-        self.xs: list[float] = []
+        self.points: list[tuple[float, float]] = []
 
     def __call__(self, operator: bytes, operands, cm: list[float], tm: list[float]) -> None:
         if operator in SHOW_TEXT:
-            self.xs.append(tm[4] * cm[0] + tm[5] * cm[2] + cm[4])
+            self.points.append((tm[4] * cm[0] + tm[5] * cm[2] + cm[4], tm[4] * cm[1] + tm[5] * cm[3] + cm[5]))
 
 
 def may_have_columns(starts: TextStarts, page: PageObject) -> bool:
-    """Whether enough lines start in the middle of the page for a second column to be worth looking for."""
-    if recurse_to_target_op is None or len(starts.xs) < 2 * MIN_COLUMN_LINES:
+    """Whether a second column is worth looking for: many lines start at one x in the middle of the page (a
+    column's left edge). Words placed one by one (some generators draw each word) start at scattered x's."""
+    if recurse_to_target_op is None or len(starts.points) < 2 * MIN_COLUMN_LINES:
         return False
     try:
         left, width = float(page.mediabox.left), float(page.mediabox.width)
     except Exception:  # a damaged box: no reordering
         return False
     low, high = left + GUTTER_BAND[0] * width, left + GUTTER_BAND[1] * width
-    middle = sum(1 for x in starts.xs if low <= x <= high)
-    return middle >= MIN_COLUMN_LINES and middle >= 0.1 * len(starts.xs)
+    edges = Counter(round(x / 2) for x, _ in starts.points if low <= x <= high)
+    if not edges:
+        return False
+    rows = len({round(y) for _, y in starts.points})
+    return max(edges.values()) >= max(MIN_COLUMN_LINES, MIN_EDGE_SHARE * rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +142,7 @@ def ordered_text(fragments: list[Fragment]) -> str | None:
     blocks: list[list[str]] = []
     above = math.inf
     for line in [*full_lines, None]:
-        below = line[0].y if line is not None else -math.inf
+        below = _baseline(line) if line is not None else -math.inf
         for column in (left, right):
             band = [f for f in column if below < f.y < above]
             if band:
@@ -196,21 +203,32 @@ def _looks_like_columns(left: list, right: list, gutter: float, full_count: int,
         if room <= 0 or statistics.median(widths) < MIN_COLUMN_FILL * room:
             return False
     # The columns stand side by side: their heights overlap for most of the shorter one.
-    top = min(left[0][0].y, right[0][0].y)
-    bottom = max(left[-1][0].y, right[-1][0].y)
-    shorter = min(left[0][0].y - left[-1][0].y, right[0][0].y - right[-1][0].y)
+    top = min(_baseline(left[0]), _baseline(right[0]))
+    bottom = max(_baseline(left[-1]), _baseline(right[-1]))
+    shorter = min(_baseline(left[0]) - _baseline(left[-1]), _baseline(right[0]) - _baseline(right[-1]))
     return shorter > 0 and top - bottom >= 0.5 * shorter
 
 
 def _lines(fragments: Iterable[Fragment]) -> list[list[Fragment]]:
-    """Fragments grouped into lines (top first), each line left to right."""
+    """Fragments grouped into lines (top first), each line left to right. A line's baseline is that of its largest
+    text, so a raised or lowered small piece (the 1 and 4 of a fraction, a footnote mark) stays in its line."""
     lines: list[list[Fragment]] = []
     for fragment in sorted(fragments, key=lambda f: (-f.y, f.x0)):
-        if lines and abs(lines[-1][0].y - fragment.y) <= 0.5 * fragment.size:
-            lines[-1].append(fragment)
-        else:
-            lines.append([fragment])
+        if lines:
+            anchor = _anchor(lines[-1])
+            if abs(anchor.y - fragment.y) <= 0.5 * max(anchor.size, fragment.size):
+                lines[-1].append(fragment)
+                continue
+        lines.append([fragment])
     return [sorted(line, key=lambda f: f.x0) for line in lines]
+
+
+def _anchor(line: list[Fragment]) -> Fragment:
+    return max(line, key=lambda f: f.size)
+
+
+def _baseline(line: list[Fragment]) -> float:
+    return _anchor(line).y
 
 
 def _join(line: list[Fragment]) -> str:
@@ -225,7 +243,7 @@ def _join(line: list[Fragment]) -> str:
 
 def _line_texts(lines: list[list[Fragment]]) -> list[str]:
     """A column's lines, with a blank line where the spacing opens (a new paragraph)."""
-    gaps = [above[0].y - below[0].y for above, below in zip(lines, lines[1:], strict=False)]
+    gaps = [_baseline(above) - _baseline(below) for above, below in zip(lines, lines[1:], strict=False)]
     usual = statistics.median(gaps) if gaps else 0.0
     texts = [_join(lines[0])]
     for gap, line in zip(gaps, lines[1:], strict=False):
