@@ -12,7 +12,7 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
 from knowledge.errors import ExtractionError
-from knowledge.extractors.ocr import ocr_pdf_pages, page_needs_ocr
+from knowledge.extractors.ocr import ocr_pdf_pages, page_has_image, page_needs_ocr
 from tests.scans import PAGES, scanned_page, token_recall, write_scanned_pdf
 from tests.trust.test_hostile_files import flate_bomb_pdf, recursive_form_xobject_pdf
 
@@ -93,6 +93,22 @@ def test_page_needs_ocr_for_missing_or_garbage_text(text):
 )
 def test_page_needs_no_ocr_for_real_text(text):
     assert page_needs_ocr(text) is False
+
+
+def test_page_with_no_text_needs_ocr_only_when_it_draws_an_image(scanned_pdf, mixed_encrypted_pdf, tmp_path):
+    scan = PdfReader(scanned_pdf).pages[0]
+    assert page_has_image(scan) and page_needs_ocr("", scan)
+    mixed = PdfReader(mixed_encrypted_pdf)
+    mixed.decrypt("harbour")
+    text_page, scanned_page_ = mixed.pages
+    assert not page_has_image(text_page) and page_has_image(scanned_page_)
+    assert not page_needs_ocr("", text_page) and page_needs_ocr("", scanned_page_)
+    # vector-only hostile pages: a 300 MB content stream is never read, a form drawing itself is looked into once
+    bomb = PdfReader(io.BytesIO(flate_bomb_pdf())).pages[0]
+    forever = PdfReader(io.BytesIO(recursive_form_xobject_pdf())).pages[0]
+    assert not page_needs_ocr("", bomb) and not page_needs_ocr("Hello", forever)
+    # a garbage layer needs OCR even without an image: its glyphs are drawn, only their map is wrong
+    assert page_needs_ocr("(cid:1)(cid:2)(cid:3)(cid:4) (cid:5)", text_page)
 
 
 # ocr_pdf_pages ----------------------------------------------------------------------------------------------------

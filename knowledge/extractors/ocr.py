@@ -17,6 +17,7 @@ import unicodedata
 from pathlib import Path
 
 from django.conf import settings
+from pypdf import PageObject
 
 from knowledge.errors import ExtractionError
 from knowledge.extractors import ocr_render
@@ -32,6 +33,9 @@ MIN_ALNUM_SHARE = 0.5
 MAX_BAD_CHAR_SHARE = 0.1
 MIN_WORDLIKE_SHARE = 0.4
 MIN_VOWEL_SHARE = 0.25
+MIN_JUDGED_CHARS = 10
+# How deep page_has_image looks into forms drawn inside forms.
+MAX_FORM_DEPTH = 8
 # A page rendered for OCR is capped at this many pixels (an A4 page at 300 DPI is 8.7 million): a PDF may declare
 # a poster-sized page, and its bitmap must not exhaust memory. Larger pages are rendered at a lower DPI.
 MAX_PAGE_PIXELS = 40_000_000
@@ -47,15 +51,61 @@ _VOWELS = set("aeiouyAEIOUY")
 _CONSONANT_RUN = re.compile(r"[^aeiouyAEIOUY]{5,}")
 
 
-def page_needs_ocr(text: str) -> bool:
-    """True when a page's text layer is missing or clearly garbage, so OCR would read the page better."""
+def page_needs_ocr(text: str, page: PageObject | None = None) -> bool:
+    """True when OCR would read a page better than its text layer: the layer is missing or clearly garbage.
+
+    Given the page (pypdf's), one with (almost) no text layer needs OCR only if it draws an image, as a scan does:
+    a page of vector drawing alone has nothing to read, and rendering it can cost much (a content stream that
+    inflates to hundreds of MB). A garbage layer needs OCR either way: its glyphs are drawn, only their map is
+    wrong."""
+    if _is_garbage(text):
+        return True
+    # Digits count with letters (a table of figures is text), and a Chinese or Japanese character, about as much
+    # as a short word, counts twice.
+    alnum = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text if c.isalnum())
+    if alnum < MIN_ALNUM:
+        return page is None or page_has_image(page)
+    return False
+
+
+def page_has_image(page: PageObject) -> bool:
+    """Whether the page's resources, or those of the forms it draws, hold an image: a scan's page always does.
+
+    Only the resource dictionaries are read, never the content stream, so a page's size costs nothing here. A page
+    whose resources cannot be read is taken to have one (OCR then tries, within its limits)."""
+    try:
+        return _has_image(page.get("/Resources"), depth=0, seen=set())
+    except Exception:  # a damaged resource tree: let the renderer decide
+        logger.warning("pdf page resources could not be read", exc_info=True)
+        return True
+
+
+def _has_image(resources, *, depth: int, seen: set) -> bool:
+    resources = resources.get_object() if resources is not None else None
+    if not isinstance(resources, dict) or depth > MAX_FORM_DEPTH:
+        return False
+    xobjects = resources.get("/XObject")
+    xobjects = xobjects.get_object() if xobjects is not None else {}
+    for reference in xobjects.values() if isinstance(xobjects, dict) else ():
+        xobject = reference.get_object()
+        subtype = xobject.get("/Subtype") if isinstance(xobject, dict) else None
+        if subtype == "/Image":
+            return True
+        # A form may draw itself, or forms share forms (a hostile file): each object is looked into once.
+        key = getattr(reference, "idnum", None) or id(xobject)
+        if subtype == "/Form" and key not in seen:
+            seen.add(key)
+            if _has_image(xobject.get("/Resources"), depth=depth + 1, seen=seen):
+                return True
+    return False
+
+
+def _is_garbage(text: str) -> bool:
     if len(_CID.findall(text)) >= 3:
         return True
     chars = [c for c in text if not c.isspace()]
-    # Digits count with letters (a table of figures is text), and a Chinese or Japanese character, about as much
-    # as a short word, counts twice.
-    if sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in chars if c.isalnum()) < MIN_ALNUM:
-        return True
+    if len(chars) < MIN_JUDGED_CHARS:  # a page number or a stamp: too little to call garbage
+        return False
     if sum(1 for c in chars if _is_bad_char(c)) / len(chars) > MAX_BAD_CHAR_SHARE:
         return True
     if sum(1 for c in chars if c.isalnum()) / len(chars) < MIN_ALNUM_SHARE:
