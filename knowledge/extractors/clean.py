@@ -15,7 +15,7 @@ from knowledge.extractors.base import Extracted
 # NUL and the other C0 controls but \t \n \r, DEL and the C1 controls, any surrogate code point.
 UNWANTED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 SURROGATE_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
-LINE_BREAKING = {"\x0b": "\n", "\x0c": "\n", "\x85": "\n"}
+LINE_BREAKING = "\x0b\x0c\x85"  # vertical tab, form feed, next line: become newlines
 
 
 def _join_pair(match: re.Match) -> str:
@@ -28,7 +28,9 @@ def clean_text(text: str) -> str:
     if not UNWANTED.search(text):
         return text  # the common case: one scan, no copy
     text = SURROGATE_PAIR.sub(_join_pair, text)
-    return UNWANTED.sub(lambda match: LINE_BREAKING.get(match.group(0), ""), text)
+    for char in LINE_BREAKING:
+        text = text.replace(char, "\n")
+    return UNWANTED.sub("", text)
 
 
 def clean_value(value):
