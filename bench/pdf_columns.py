@@ -5,7 +5,8 @@
    right line 1, …: the hard case) and a column at a time. Each is extracted with pypdf's plain `extract_text`
    (before) and with knowledge.extractors.pdf (after), and scored against the known text:
    - word LCS: longest common subsequence of words / words of the known text (1.0 = same order);
-   - sentences: the share of the known sentences found whole (contiguous) in the output.
+   - sentences: the share of the known sentences found whole (contiguous) in the output;
+   and the CPU time of one such page, plain and column-aware (which reads a two-column page twice).
 2. Speed: a single-column PDF of --pages pages (the pages bench/ingest.py uses), extracted page by page with the
    plain `extract_text` and with `page_text` (which watches for columns); best of --repeat runs each, in CPU
    time of this process (the machine may be busy).
@@ -82,7 +83,20 @@ def order(tmp: Path) -> list[str]:
                 f"| {stream} | {label} | {lcs_ratio(words(known), words(text)):.3f} | "
                 f"{sentences_whole(known, text):.3f} |"
             )
+    page = PdfReader(str(tmp / "two-True.pdf")).pages[0]
+    plain_ms, column_ms = (
+        min(_cpu(extract, page, 20) for _ in range(3)) * 1000 / 20
+        for extract in (lambda p: p.extract_text(), page_text)
+    )
+    lines.append(f"- one two-column page: plain {plain_ms:.1f} ms, column-aware {column_ms:.1f} ms (CPU)")
     return lines
+
+
+def _cpu(extract, page, times: int) -> float:
+    start = time.process_time()
+    for _ in range(times):
+        extract(page)
+    return time.process_time() - start
 
 
 def speed(tmp: Path, pages: int, repeat: int) -> list[str]:
