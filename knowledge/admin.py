@@ -22,7 +22,10 @@ class SourceAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "type", "error_code")
     search_fields = ("id", "name", "url", "mind__name", "mind__slug", "collection__name", "collection__slug")
-    readonly_fields = [f.name for f in Source._meta.fields]
+    # The document password's ciphertext is not shown: it is of no use to read, and nothing shows that a secret is
+    # there beyond the audit log's "[redacted]".
+    exclude = ("password_ciphertext",)
+    readonly_fields = [f.name for f in Source._meta.fields if f.name != "password_ciphertext"]
     actions = ["reprocess"]
     list_select_related = ("mind", "collection")
 

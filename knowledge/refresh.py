@@ -1,29 +1,27 @@
 """Scheduled re-sync: a URL or feed source with `refreshIntervalHours` is fetched again that often.
 
-A beat task (`knowledge.sources_refresh_due`, every REFRESH_CHECK_SECONDS) takes the finished sources whose
-`next_refresh_at` has passed, moves that time one interval on, and reprocesses them as `POST …/reprocess` does.
-Indexing again re-embeds only the chunks whose text changed (knowledge/indexing.py), so an unchanged page costs a
-fetch and a parse. The next time is set before the refresh runs, so a page that keeps failing is retried once per
-interval, not in a loop; a busy source (still processing) is left for the next check.
+A beat task (`knowledge.sources_refresh_due` in knowledge/tasks.py, every 5 minutes) sends the finished sources
+whose `next_refresh_at` has passed back to `pending`, as `POST …/reprocess` does, moving that time one interval on,
+and queues them. Indexing again re-embeds only the chunks whose text changed (knowledge/indexing.py), and a feed
+only transcribes new episodes (knowledge/feed_refresh.py), so an unchanged source costs a fetch and a parse. The
+next time moves on before the refresh runs, so a source that keeps failing is retried once per interval, not in a
+loop; a busy source (processing, or reprocessed meanwhile) is left for the next check.
 """
 
-import logging
 from datetime import timedelta
 
-from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from knowledge.errors import SourceBusy
 from knowledge.models import Source
-
-logger = logging.getLogger(__name__)
+from knowledge.source_states import pending_again
 
 BATCH = 100
 
 
-def sources_due(limit: int = BATCH) -> list[str]:
-    """Claims up to `limit` due sources (their next time moves on) and returns their ids."""
+def sources_refresh(limit: int = BATCH) -> list[str]:
+    """Sends up to `limit` due sources back to pending and returns their ids, for the caller to queue after the
+    commit."""
     now = timezone.now()
     with transaction.atomic():
         due = list(
@@ -36,27 +34,9 @@ def sources_due(limit: int = BATCH) -> list[str]:
             .order_by("next_refresh_at")[:limit]
         )
         for source in due:
+            for name, value in pending_again(now).items():
+                setattr(source, name, value)
             source.next_refresh_at = now + timedelta(hours=source.refresh_interval_hours)
-        Source.objects.bulk_update(due, ["next_refresh_at"])
+            source.updated_at = now
+        Source.objects.bulk_update(due, [*pending_again(now), "next_refresh_at", "updated_at"])
     return [source.id for source in due]
-
-
-@shared_task(name="knowledge.sources_refresh_due")
-def sources_refresh_due() -> list[str]:
-    from knowledge.services import (
-        source_reprocess,
-    )  # the services import the tasks module, which imports this
-
-    refreshed = []
-    for source_id in sources_due():
-        source = Source.objects.filter(id=source_id).first()
-        if source is None:
-            continue
-        try:
-            source_reprocess(source=source)
-        except SourceBusy:  # picked up by a reprocess in between: it is being fetched anyway
-            continue
-        refreshed.append(source_id)
-    if refreshed:
-        logger.info("refreshing %d sources", len(refreshed))
-    return refreshed

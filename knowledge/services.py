@@ -36,6 +36,7 @@ from knowledge.source_creation import (
     source_fields,
     source_insert,
 )
+from knowledge.source_states import pending_again
 from knowledge.tasks import source_process
 from knowledge.upload_cleanup import upload_file_delete
 from minds.models import Mind
@@ -232,13 +233,8 @@ def source_reprocess(*, source: Source) -> Source:
                 f"The source is {source.status}; reprocess it once it is ready or failed.",
                 details={"status": source.status},
             )
-        source.status = Source.Status.PENDING
-        source.error_code = ""
-        source.error_message = ""
-        source.attempts = 0
-        source.queued_at = timezone.now()
-        source.ready_at = source.failed_at = source.deadline_at = None
-        source.processing_started_at = source.transcribing_started_at = None
+        for name, value in pending_again(timezone.now()).items():
+            setattr(source, name, value)
         source.save()
         _audit(source, "reprocess")
         transaction.on_commit(lambda: source_enqueue(source.id))

@@ -67,6 +67,23 @@ def _abandoned(now: datetime) -> Q:
     return Q(status__in=Source.BUSY) & (Q(lease_expires_at__lt=now) | Q(deadline_at__lt=now))
 
 
+def pending_again(now: datetime) -> dict:
+    """The fields of a finished source sent back to `pending` to be processed anew (reprocess, scheduled refresh):
+    its chunks stay until the new run swaps them."""
+    return {
+        "status": Source.Status.PENDING,
+        "error_code": "",
+        "error_message": "",
+        "attempts": 0,
+        "queued_at": now,
+        "ready_at": None,
+        "failed_at": None,
+        "deadline_at": None,
+        "processing_started_at": None,
+        "transcribing_started_at": None,
+    }
+
+
 def source_claim(source_id: str) -> Claim | None:
     """pending (or abandoned) → processing; None when a live run owns the source or it is done."""
     now = timezone.now()

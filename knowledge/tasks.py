@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from knowledge import pipeline, source_states, webhooks
 from knowledge.pipeline import Outcome, Result
-from knowledge.refresh import sources_refresh_due  # noqa: F401  (so the worker registers it)
+from knowledge.refresh import sources_refresh
 from knowledge.upload_cleanup import uploads_expire_unattached  # noqa: F401  (so the worker registers it)
 
 RETRY_BASE_SECONDS = 5
@@ -92,6 +92,15 @@ def sources_sweep_stuck() -> dict:
     for delivery_id in lost:
         transaction.on_commit(lambda delivery_id=delivery_id: webhook_deliver.delay(delivery_id))
     return {**asdict(swept), "webhooks_resent": lost}
+
+
+@shared_task(name="knowledge.sources_refresh_due")
+def sources_refresh_due() -> list[str]:
+    """URL and feed sources whose refreshIntervalHours has passed are fetched again (knowledge/refresh.py)."""
+    refreshed = sources_refresh()
+    for source_id in refreshed:
+        transaction.on_commit(lambda source_id=source_id: source_process.delay(source_id))
+    return refreshed
 
 
 @shared_task(name="knowledge.webhook_deliver", bind=True, max_retries=None)

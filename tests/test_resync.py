@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from knowledge.models import Chunk, Source
-from knowledge.refresh import sources_refresh_due
+from knowledge.tasks import sources_refresh_due
 from minds.models import Mind
 from tests.fakesite import FakeSite
 from tests.helpers import wait_for

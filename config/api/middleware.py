@@ -13,7 +13,7 @@ from django.core.handlers.wsgi import LimitedStream
 from django.views.csrf import csrf_failure as django_csrf_failure
 
 from config.api.exception_handler import error_json_response
-from config.api.views import NUL_IN_URL, WorkspaceApiView, url_has_nul
+from config.api.parsers import NUL_IN_URL, url_has_nul
 
 # The public page's JSON endpoints: chat, speech and the restored conversation.
 PUBLIC_JSON_PATH = re.compile(r"^/m/[^/]+/(chat|speech|conversation/)")
@@ -40,8 +40,7 @@ class ApiRequestGuardMiddleware:
         Unknown API paths, the public chat and the rest answer in the native envelope."""
         if not answers_in_json(request.path) or not url_has_nul(request):
             return None
-        view_class = getattr(view_func, "cls", None)
-        if isinstance(view_class, type) and issubclass(view_class, WorkspaceApiView):
+        if getattr(getattr(view_func, "cls", None), "refuses_nul_in_url", False):  # config/api/views.py
             return None
         return error_json_response(400, "malformed_request", NUL_IN_URL)
 

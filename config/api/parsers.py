@@ -66,3 +66,11 @@ class CheckedJSONParser(JSONParser):
             return json_loads_checked(raw)
         except BodyNotAccepted as exc:
             raise ParseError(str(exc)) from exc
+
+
+NUL_IN_URL = "The URL contains a NUL character."
+
+
+def url_has_nul(request) -> bool:
+    """PostgreSQL cannot compare text holding NUL, so a lookup by such a path or query value would raise."""
+    return "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.GET.items())

@@ -17,14 +17,8 @@ from accounts.models import Workspace
 from apikeys.authentication import ApiKeyAuthentication, ApiKeyPrincipal
 from apikeys.permissions import HasRequiredScopes
 from config.api.errors import ApplicationError
+from config.api.parsers import NUL_IN_URL, url_has_nul
 from config.api.throttling import ApiKeyRateThrottle, apply_rate_limit_headers, authentication_failed
-
-NUL_IN_URL = "The URL contains a NUL character."
-
-
-def url_has_nul(request) -> bool:
-    """PostgreSQL cannot compare text holding NUL, so a lookup by such a path or query value would raise."""
-    return "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.GET.items())
 
 
 class WorkspaceApiView(APIView):
@@ -35,6 +29,8 @@ class WorkspaceApiView(APIView):
     required_scopes: dict[str, str] = {}
     # Extra per-key budgets on top of the general one, e.g. ("search",).
     extra_rate_limits: tuple[str, ...] = ()
+    # The request guard leaves a NUL in the URL to `initial`, which refuses it in the surface's own error shape.
+    refuses_nul_in_url = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
