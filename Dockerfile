@@ -10,7 +10,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends tesseract-ocr t
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 COPY pyproject.toml README.md ./
 COPY . .
-RUN pip install . && python manage.py collectstatic --noinput
+RUN pip install . && python -m knowledge.embedder_export && python manage.py collectstatic --noinput
 RUN useradd --create-home minds && mkdir -p /app/.data/media && chown -R minds /app/.data
 USER minds
 EXPOSE 8000

