@@ -124,6 +124,13 @@ def private_redis(tmp_path_factory):
         server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _redis_running(private_redis):
+    """A test that failed while its Redis was down left it down: the next one starts with it running."""
+    if not private_redis.is_up():
+        private_redis.start()
+
+
 @pytest.fixture(scope="module")
 def worker(private_redis, django_db_setup, django_db_blocker):
     """One worker, one process: a webhook attempt that hangs holds the only slot, as the worst case does."""
