@@ -214,6 +214,10 @@ class Chunk(models.Model):
     token_count = models.PositiveIntegerField(default=0)
     embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
     embedding_model = models.CharField(max_length=120)
+    # `manage.py reembed` writes the new vector here while searches keep reading `embedding`, then swaps it in per
+    # source in one transaction (knowledge/reembed.py); empty outside a re-embed.
+    next_embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS, null=True, blank=True)
+    next_embedding_model = models.CharField(max_length=120, blank=True)
     # Computed by PostgreSQL on every write, from the headings and the text, with the configuration the search
     # queries use (knowledge/search.py). A generated column needs an immutable expression: to_tsvector with a
     # constant regconfig is.
