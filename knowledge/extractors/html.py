@@ -44,9 +44,7 @@ def extract_html(html: bytes | str, url: str = "", charset: str | None = None) -
 
 # libxml2 (under lxml and trafilatura) stops descending past 256 levels; text below that is lost.
 PARSER_DEPTH_LIMIT = 256
-VOID_ELEMENTS = frozenset(
-    "area base br col embed hr img input link meta param source track wbr".split()
-)
+VOID_ELEMENTS = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 
 
 class _DepthCounter(HTMLParser):
