@@ -132,7 +132,7 @@ def test_errors_from_around_the_views_are_documented_on_every_operation(document
                 continue
             checked += 1
             if "500" in responses:
-                assert path.startswith("/api/") and not path.startswith(("/api/v1/", "/api/v2/")), (path, method)
+                assert not path.startswith(("/api/v1/", "/api/v2/")), (path, method)  # OpenIndex's routes
             else:
                 assert responses["503"]["content"] == responses["401"]["content"], (path, method)
                 assert "Retry-After" in responses["503"]["headers"]

@@ -129,8 +129,9 @@ def test_gunicorn_started_on_its_own_refuses_the_development_secret_key():
         k: v for k, v in os.environ.items() if k not in {"MINDS_DEV_RUN", "DJANGO_SECRET_KEY", "DJANGO_DEBUG"}
     }
     # Port 0: it never gets as far as binding, but if it did, nothing here would collide.
+    command = [sys.executable, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.conf.py"]
     started = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.conf.py", "-b", "127.0.0.1:0"],
+        [*command, "-b", "127.0.0.1:0"],
         cwd=ROOT,
         env=clean,
         capture_output=True,
