@@ -57,8 +57,20 @@ REDIS_DOWN = (RedisError, BrokerUnavailable)
 REDIS_DOWN_MESSAGE = "The service is briefly unavailable. Retry shortly."
 
 
+# A transaction the database aborted to break a deadlock or a serialisation conflict (SQLSTATE class 40): the
+# database is up and the same request will very likely pass when sent again, so the message says that instead.
+CONFLICT_MESSAGE = "The request collided with a concurrent change and was rolled back. Retry it."
+
+
+def transaction_conflict(exc: BaseException) -> bool:
+    sqlstate = getattr(exc.__cause__, "sqlstate", None) or ""
+    return isinstance(exc, OperationalError) and sqlstate.startswith("40")
+
+
 def unavailable_message(exc: BaseException) -> str | None:
     """The 503 message for a backing service that is down (the database, Redis), or None for any other error."""
+    if transaction_conflict(exc):
+        return CONFLICT_MESSAGE
     if database_unavailable(exc):
         return DATABASE_DOWN_MESSAGE
     if isinstance(exc, REDIS_DOWN):

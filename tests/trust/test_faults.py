@@ -262,3 +262,39 @@ def test_openindex_stream_ends_with_an_error_line_when_the_database_dies_mid_ans
     assert lines[-1] == {"type": "error", "ok": False, "error": DATABASE_DOWN_MESSAGE}
     db_proxy.restore()
     assert Message.objects.filter(conversation_id=lines[0]["chatId"], role="user").count() == 1
+
+
+def test_a_deadlock_is_a_503_that_says_to_retry_not_that_the_database_is_gone(transactional_db, workspace):
+    """Two transactions lock two rows in opposite orders; PostgreSQL aborts one (SQLSTATE 40P01)."""
+    import threading
+
+    from django.db import OperationalError, connection, transaction
+
+    from config.api.exception_handler import CONFLICT_MESSAGE, api_exception_handler
+    from minds.models import Mind
+
+    first = Mind.objects.create(workspace=workspace, name="One", slug="one-deadlock")
+    second = Mind.objects.create(workspace=workspace, name="Two", slug="two-deadlock")
+    both_locked_one = threading.Barrier(2, timeout=60)
+    errors: list[BaseException] = []
+
+    def lock(a, b):
+        try:
+            with transaction.atomic():
+                Mind.objects.select_for_update().get(id=a.id)
+                both_locked_one.wait()
+                Mind.objects.select_for_update().get(id=b.id)
+        except OperationalError as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=lock, args=pair) for pair in ((first, second), (second, first))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(errors) == 1, errors
+    response = api_exception_handler(errors[0], {})
+    assert response.status_code == 503 and response["Retry-After"]
+    assert response.data["code"] == "service_unavailable" and response.data["message"] == CONFLICT_MESSAGE
