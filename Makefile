@@ -31,7 +31,7 @@ browsers:
 
 # Debian's Tesseract with its English data, to OCR scanned PDF pages (knowledge/extractors/ocr.py), and the DejaVu
 # font the OCR tests and bench/ocr.py typeset their scans with. Other languages: apt-get install tesseract-ocr-deu….
-.PHONY: ocr
+.PHONY: ocr bench-ocr
 ocr:
 	@(command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx eng && \
 		test -f /usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf) || \
@@ -50,7 +50,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 # Benchmarks print their figures and write docs/bench/*.md (see docs/benchmarks.md). They use their own databases.
-bench: bench-api bench-page bench-ingest bench-retrieval bench-chat bench-quality bench-load
+bench: bench-api bench-page bench-ingest bench-retrieval bench-chat bench-quality bench-load bench-ocr
 	$(PY) bench/report.py
 
 # Debian's wrk for the HTTP load benchmarks (bench/load.py falls back to a slower thread-pool client without it).
@@ -80,6 +80,10 @@ bench-quality: install
 # 16 then 64 clients for 60 s each over the mixed load; fails on any 5xx, transport error or dropped stream.
 bench-load: install
 	$(PY) bench/mixed_load.py --write docs/bench/load.md
+
+# OCR of generated scans: characters per second and token recall against the known text.
+bench-ocr: install ocr
+	$(PY) bench/ocr.py --write docs/bench/ocr.md
 
 clean-data:
 	-$(PY) scripts/devdb.py stop

@@ -63,6 +63,8 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.conf import settings
+
     from tests.scans import PAGES, write_scanned_pdf
 
     # Full pages, as a scanned report has: each holds the four paragraphs, starting from a different one.
@@ -71,13 +73,14 @@ def main() -> None:
     lines = [
         "# OCR benchmark",
         "",
-        f"Machine: {machine()}, {version}",
+        f"Machine: {machine()}, {version}; load average at the start {os.getloadavg()[0]:.1f}",
         f"Command: `.venv/bin/python bench/ocr.py --pages {args.pages}`",
         "",
         "Figures are provisional: measured while other work ran on the machine.",
         "",
         f"{args.pages} scanned A4 pages of a known text ({sum(len(t) for t in texts):,} characters), read back with"
-        " `ocr_pdf_pages` (render with PDFium + Tesseract, language `eng`).",
+        " `ocr_pdf_pages` (each page rendered by PDFium in a process of its own, then Tesseract, language `eng`;"
+        f" page time limit {settings.OCR_PAGE_TIME_LIMIT_SECONDS:.0f} s).",
         "",
         "| scan | render DPI | Tesseract threads | pages read | seconds | s/page | characters/s | token recall (mean / worst) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -101,8 +104,11 @@ def main() -> None:
             (small, 200, None),
         ):
             result = run(scans[scan], texts, dpi=dpi, omp_threads=threads)
+            late = (
+                f" ({args.pages - result['read']} past the page limit)" if result["read"] < args.pages else ""
+            )
             row = (
-                f"| {scan} | {dpi} | {threads or '1 (default)'} | {result['read']}/{args.pages} |"
+                f"| {scan} | {dpi} | {threads or '1 (default)'} | {result['read']}/{args.pages}{late} |"
                 f" {result['seconds']:.1f} | {result['seconds'] / args.pages:.1f} |"
                 f" {result['chars'] / result['seconds']:.0f} | {result['recall']:.3f} / {result['worst']:.3f} |"
             )
