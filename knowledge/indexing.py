@@ -138,12 +138,19 @@ def _reusable_vectors(source: Source, title: str, model_name: str) -> dict[tuple
 
 
 def _public_metadata(extracted: Extracted) -> dict:
+    # Scalars, and lists of scalars (a PDF's `ocrPages`); nothing nested.
     keep = {
-        k: v for k, v in extracted.metadata.items() if isinstance(v, (str, int, float, bool)) or v is None
+        k: v
+        for k, v in extracted.metadata.items()
+        if _is_scalar(v) or (isinstance(v, list) and all(map(_is_scalar, v)))
     }
     if extracted.title:
         keep["title"] = extracted.title
     return keep
+
+
+def _is_scalar(value) -> bool:
+    return isinstance(value, (str, int, float, bool)) or value is None
 
 
 def _chunk_url(source: Source, base_url: str, start_seconds: float | None) -> str:

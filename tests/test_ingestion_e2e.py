@@ -81,7 +81,7 @@ OUTCOMES = {
     "faa-amt-handbook-page.pdf": ("ready", None),
     "malformed-broken-xref-issue297.pdf": ("ready", None),
     "encrypted-userpw-openpassword.pdf": ("failed", "pdf_encrypted"),
-    "scanned-no-text-layer-ocr_test.pdf": ("failed", "no_text_layer"),
+    "scanned-no-text-layer-ocr_test.pdf": ("ready", None),  # read by OCR
     "word_sample-headings-table-image.docx": ("ready", None),
     "word_tables-merged-cells.docx": ("ready", None),
     "pgvector-README.md": ("ready", None),
@@ -124,6 +124,10 @@ def test_every_real_file_ends_ready_with_chunks_or_failed_with_its_code(api, min
     assert [text.index(m) for m in markers] == sorted(text.index(m) for m in markers)  # column by column
     assert "test example" in chunk_text(ids["malformed-broken-xref-issue297.pdf"]).lower()
     assert "elastic stop nut" in chunk_text(ids["faa-amt-handbook-page.pdf"]).lower()
+    scanned = ids["scanned-no-text-layer-ocr_test.pdf"]
+    assert "docling bundles pdf document conversion" in chunk_text(scanned).lower()
+    assert sources[scanned]["metadata"]["ocrPages"] == [1] and sources[scanned]["pageCount"] == 1
+    assert set(Chunk.objects.filter(source_id=scanned).values_list("page", flat=True)) == {1}
     headings = Chunk.objects.filter(source_id=ids["pgvector-README.md"]).exclude(heading_path="")
     assert headings.exists()
     assert Chunk.objects.filter(

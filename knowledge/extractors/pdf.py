@@ -2,17 +2,20 @@
 
 Encrypted PDFs open with an empty user password (the common copy-protected file: owner restrictions only) or with
 the password the source carries (knowledge/passwords.py keeps it encrypted at rest); AES needs `cryptography`.
-A page in two columns is read column by column (pdf_layout.py).
+A page in two columns is read column by column (pdf_layout.py). A page with no text layer, or a garbage one, is
+read by OCR (ocr.py); the pages read so are listed in the metadata as `ocrPages`.
 """
 
 import logging
 import unicodedata
 
+from django.conf import settings
 from pypdf import PageObject, PdfReader
 from pypdf.errors import FileNotDecryptedError, PdfReadError, PyPdfError
 
 from knowledge.errors import ExtractionError
 from knowledge.extractors.base import Extracted, Segment
+from knowledge.extractors.ocr import ocr_pdf_pages, page_needs_ocr
 from knowledge.extractors.pdf_layout import TextStarts, column_text, may_have_columns
 
 logger = logging.getLogger(__name__)
@@ -32,12 +35,13 @@ def _open(path: str) -> PdfReader:
         raise ExtractionError("corrupt_file", "The PDF is damaged and could not be read.") from exc
 
 
-def _unlock(reader: PdfReader, password: str | None) -> None:
-    """Decrypts with the empty user password, else with `password`; the password is never logged or echoed."""
+def _unlock(reader: PdfReader, password: str | None) -> str:
+    """Decrypts with the empty user password, else with `password`, and returns the one that opened it; the
+    password is never logged or echoed."""
     for candidate in ("", password) if password else ("",):
         try:
             if reader.decrypt(candidate):
-                return
+                return candidate
         except NotImplementedError as exc:  # an unknown security handler or algorithm
             raise ExtractionError("pdf_encrypted", UNSUPPORTED_ENCRYPTION) from exc
         except (FileNotDecryptedError, PdfReadError, PyPdfError, ValueError, KeyError, TypeError) as exc:
@@ -56,8 +60,7 @@ def page_text(page: PageObject) -> str:
 
 def extract_pdf(path: str, *, password: str | None = None) -> Extracted:
     reader = _open(path)
-    if reader.is_encrypted:
-        _unlock(reader, password)
+    opened_with = _unlock(reader, password) if reader.is_encrypted else ""
     try:
         pages = list(reader.pages)
     except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -66,30 +69,46 @@ def extract_pdf(path: str, *, password: str | None = None) -> Extracted:
         ) from exc
     except FileNotDecryptedError as exc:
         raise ExtractionError("pdf_encrypted", NEEDS_PASSWORD) from exc
-    segments: list[Segment] = []
+    texts: dict[int, str] = {}
     for number, page in enumerate(pages, start=1):
         try:
-            text = page_text(page)
+            texts[number] = page_text(page)
         except FileNotDecryptedError as exc:
             raise ExtractionError("pdf_encrypted", NEEDS_PASSWORD) from exc
-        except Exception:  # one broken page must not lose the others
+        except Exception:  # one broken page must not lose the others; its rendering may still be read by OCR
             logger.warning("pdf page %s could not be read", number, exc_info=True)
-            continue
-        for paragraph in _paragraphs(unicodedata.normalize("NFKC", text)):
-            segments.append(Segment(paragraph, page=number))
+            texts[number] = ""
     if not pages:
         raise ExtractionError("corrupt_file", "The PDF has no pages.")
+    # A page that needs OCR and gets text from it takes that text; one OCR could not read keeps its own layer.
+    scanned = [number for number, text in texts.items() if page_needs_ocr(text, pages[number - 1])]
+    try:
+        ocr = ocr_pdf_pages(path, scanned, password=opened_with or None)
+    except ExtractionError as exc:
+        # Without an OCR engine, a PDF whose other pages have text is still indexed from those pages.
+        if exc.code != "ocr_unavailable" or len(scanned) == len(texts):
+            raise
+        logger.warning("pdf pages %s need OCR, left as they are: %s", scanned, exc.message)
+        ocr = {}
+    segments = [
+        Segment(paragraph, page=number)
+        for number, text in texts.items()
+        for paragraph in _paragraphs(unicodedata.normalize("NFKC", ocr.get(number, text)))
+    ]
     if not segments:
         raise ExtractionError(
             "no_text_layer",
-            "The PDF has no text layer (it looks scanned); run it through OCR and upload the result.",
+            "The PDF has no text layer (it looks scanned), and OCR found no text on its pages."
+            if scanned and settings.OCR_ENABLED
+            else "The PDF has no text layer (it looks scanned); run it through OCR and upload the result.",
         )
     title = ""
     try:
         title = (reader.metadata.title or "") if reader.metadata else ""
     except Exception:  # metadata of damaged files is optional
         title = ""
-    return Extracted(segments=segments, title=str(title).strip(), page_count=len(pages))
+    metadata = {"ocrPages": sorted(ocr)} if ocr else {}
+    return Extracted(segments=segments, title=str(title).strip(), page_count=len(pages), metadata=metadata)
 
 
 def _paragraphs(text: str) -> list[str]:
