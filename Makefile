@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install dev test lint format wrk bench bench-api bench-ingest bench-retrieval bench-chat bench-quality bench-page bench-load browsers clean-data
+.PHONY: install dev test lint format wrk bench bench-api bench-ingest bench-retrieval bench-chat bench-quality bench-page bench-load browsers clean-data bench-resync
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -50,7 +50,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 # Benchmarks print their figures and write docs/bench/*.md (see docs/benchmarks.md). They use their own databases.
-bench: bench-api bench-page bench-ingest bench-retrieval bench-chat bench-quality bench-load bench-ocr
+bench: bench-api bench-page bench-ingest bench-retrieval bench-chat bench-quality bench-load bench-ocr bench-resync
 	$(PY) bench/report.py
 
 # Debian's wrk for the HTTP load benchmarks (bench/load.py falls back to a slower thread-pool client without it).
@@ -84,6 +84,10 @@ bench-load: install
 # OCR of generated scans: characters per second and token recall against the known text.
 bench-ocr: install ocr
 	$(PY) bench/ocr.py --write docs/bench/ocr.md
+
+# A real page indexed, edited by one sentence, indexed again: the chunks whose vectors are reused.
+bench-resync: install
+	$(PY) bench/resync.py --write docs/bench/resync.md
 
 clean-data:
 	-$(PY) scripts/devdb.py stop
