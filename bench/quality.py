@@ -9,7 +9,7 @@ Each figure is measured for both local embedding runtimes in the same run, side 
 sentence-transformers, before issue 13) and `onnx-int8` (its int8 ONNX export, the default), each indexing the
 corpus into its own mind and embedding its own queries.
 
-Usage: .venv/bin/python bench/quality.py [--claims N] [--questions N] [--runtimes torch,onnx-int8]
+Usage: .venv/bin/python bench/quality.py [--claims N] [--docs N] [--questions N] [--runtimes torch,onnx-int8]
        [--write docs/bench/quality.md]
 """
 
@@ -118,11 +118,16 @@ def embedding_runtime(name: str):
         settings.EMBEDDING_RUNTIME = previous
 
 
-def run_scifact(max_claims: int, runtimes: list[str]) -> list[str]:
+def run_scifact(max_claims: int, max_docs: int, runtimes: list[str]) -> list[str]:
     from knowledge.search import search_chunks
 
     docs, queries = scifact()
     queries = dict(list(queries.items())[:max_claims])
+    if max_docs < len(docs):
+        # A quick run: the documents the claims cite, then others up to max_docs as distractors.
+        cited = {key for _, relevant in queries.values() for key in relevant}
+        keep = list(cited) + [key for key in docs if key not in cited][: max(0, max_docs - len(cited))]
+        docs = {key: docs[key] for key in keep}
     bm25 = BM25({k: f"{t} {a}" for k, (t, a) in docs.items()})
     modes = ("bm25", "vector", "hybrid", "smart")
     results: dict[str, dict[str, tuple[float, float, float]]] = {}
@@ -265,6 +270,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--claims", type=int, default=10_000)
     parser.add_argument("--questions", type=int, default=10_000)
+    parser.add_argument("--docs", type=int, default=100_000, help="SciFact abstracts indexed (a quick run)")
     parser.add_argument(
         "--runtimes", default="torch,onnx-int8", help="local embedding runtimes, compared in order"
     )
@@ -277,13 +283,15 @@ def main():
         "# Retrieval and answer quality",
         "",
         f"Machine: {machine()}. Command: `.venv/bin/python bench/quality.py`"
-        + (f" `--claims {args.claims}`" if args.claims < 10_000 else ""),
+        + (f" `--claims {args.claims}`" if args.claims < 10_000 else "")
+        + (f" `--docs {args.docs}`" if args.docs < 100_000 else "")
+        + (f" `--questions {args.questions}`" if args.questions < 10_000 else ""),
         "Embedding model: all-MiniLM-L6-v2 (local, 384 dims), through the runtimes "
         + ", ".join(f"`{r}`" for r in runtimes)
         + "; no LLM configured (extractive answers, smart = hybrid + rerank).",
         "",
     ]
-    lines += run_scifact(args.claims, runtimes)
+    lines += run_scifact(args.claims, args.docs, runtimes)
     lines += run_xquad(args.questions, runtimes)
     publish(lines, args.write)
 
