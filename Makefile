@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install dev test lint format wrk bench bench-api bench-ingest bench-retrieval bench-chat bench-quality bench-page bench-load browsers clean-data bench-resync
+.PHONY: install dev test lint format wrk bench bench-api bench-ingest bench-retrieval bench-chat bench-quality bench-page bench-load browsers clean-data bench-resync bench-rerank
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -50,7 +50,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 # Benchmarks print their figures and write docs/bench/*.md (see docs/benchmarks.md). They use their own databases.
-bench: bench-api bench-page bench-ingest bench-retrieval bench-chat bench-quality bench-load bench-ocr bench-resync
+bench: bench-api bench-page bench-ingest bench-retrieval bench-chat bench-quality bench-load bench-ocr bench-resync bench-rerank
 	$(PY) bench/report.py
 
 # Debian's wrk for the HTTP load benchmarks (bench/load.py falls back to a slower thread-pool client without it).
@@ -88,6 +88,10 @@ bench-ocr: install ocr
 # A real page indexed, edited by one sentence, indexed again: the chunks whose vectors are reused.
 bench-resync: install
 	$(PY) bench/resync.py --write docs/bench/resync.md
+
+# Untuned ranking variants on SciFact's two halves and XQuAD (and which offline models PyPI ships).
+bench-rerank: install
+	$(PY) bench/rerank_quality.py --write docs/bench/rerank.md
 
 clean-data:
 	-$(PY) scripts/devdb.py stop
