@@ -58,13 +58,14 @@ class WindowCount:
         return headers
 
 
-def window_hit(bucket: str, *, limit: int, window_seconds: int) -> WindowCount:
+def window_hit(bucket: str, *, limit: int, window_seconds: int, now: float | None = None) -> WindowCount:
     """Counts one request in `bucket` and reports what is left of the current window.
 
-    Windows are aligned to the epoch, so a day's window ends at midnight UTC. INCR and EXPIRE go in one MULTI, so a
+    Windows are aligned to the epoch, so a day's window ends at midnight UTC. `now`: one instant for all the budgets
+    a request counts against, so a request at a window's edge counts in the same minute for each of them. INCR and EXPIRE go in one MULTI, so a
     key never outlives its window by more than a few seconds, even when a process dies between the two.
     """
-    now = int(time.time())
+    now = int(time.time() if now is None else now)
     window_start = now - now % window_seconds
     key = f"ratelimit:{bucket}:{window_seconds}:{window_start}"
     pipe = redis_client().pipeline()

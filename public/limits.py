@@ -4,6 +4,7 @@ Counted in Redis windows (config.ratelimit), shared by every web process. The IP
 (offices share an IP) but stops a client that throws away its visitor id to get a fresh budget.
 """
 
+import time
 from dataclasses import dataclass
 
 from config.ratelimit import WindowCount, window_hit
@@ -37,8 +38,9 @@ def public_message_allowed(*, mind: Mind, visitor_id: str, ip: str) -> Verdict:
         (f"{mind.id}:ip:{ip}", DAY, mind.public_messages_per_day * IP_FACTOR, "day"),
     ]
     states = []
+    now = time.time()  # one instant: a request at a minute's edge counts in the same minute for every budget
     for key, window, limit, scope in checks:
-        count = window_hit(f"public:{key}", limit=limit, window_seconds=window)
+        count = window_hit(f"public:{key}", limit=limit, window_seconds=window, now=now)
         if count.exceeded:
             return Verdict(False, count, scope)
         states.append((count, scope))
