@@ -78,6 +78,8 @@ INSTALLED_APPS = [
     "minds",
     "knowledge",
     "conversations",
+    "tools",
+    "insights",
     "teams",
     "compat",
     "public",
@@ -328,6 +330,17 @@ LLM_MODEL = env("LLM_MODEL", "gpt-4o-mini")
 LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 60)
 # A stream silent this long mid-answer is given up: the client gets an error event, the partial answer is kept.
 LLM_STREAM_STALL_SECONDS = env_float("LLM_STREAM_STALL_SECONDS", 60)
+
+# Tools in chat (tools/, conversations/tool_loop.py): a turn makes at most this many tool calls within this budget;
+# each call has its own timeout. MCP sessions (one per conversation and server) close after the idle time.
+TOOL_CALLS_PER_TURN = env_int("TOOL_CALLS_PER_TURN", 8)
+TOOL_TURN_BUDGET_SECONDS = env_float("TOOL_TURN_BUDGET_SECONDS", 30)
+TOOL_CALL_TIMEOUT_SECONDS = env_float("TOOL_CALL_TIMEOUT_SECONDS", 10)
+TOOL_RESULT_MAX_CHARS = env_int("TOOL_RESULT_MAX_CHARS", 8000)
+MCP_SESSION_IDLE_SECONDS = env_float("MCP_SESSION_IDLE_SECONDS", 300)
+# The dynamic context endpoint's answer may fill at most this share of the model's context (LLM_CONTEXT_TOKENS).
+LLM_CONTEXT_TOKENS = env_int("LLM_CONTEXT_TOKENS", 128000)
+DYNAMIC_CONTEXT_SHARE = env_float("DYNAMIC_CONTEXT_SHARE", 0.15)
 TTS_MODEL = env("TTS_MODEL", "tts-1")
 TTS_ENABLED = env_bool("TTS_ENABLED", False)
 

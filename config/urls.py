@@ -24,6 +24,9 @@ api_v1 = [
     path("", include("knowledge.urls")),
     path("", include("conversations.urls")),
     path("", include("teams.urls")),
+    path("", include("tools.urls")),
+    path("", include("tools.mcp_urls")),
+    path("", include("insights.urls")),
     # TypingMind's v1 paths (users, ai-characters) and Trigglio's chatbots, beside the native ones.
     path("", include(typingmind_team_urls.v1)),
     path("", include(typingmind_agent_urls.v1)),

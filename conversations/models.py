@@ -54,14 +54,16 @@ class Conversation(models.Model):
 
 
 # A conversation reads turn by turn, each question before its answer, whatever order concurrent turns finished
-# in. "user" sorts after "assistant", hence the descending role.
-MESSAGE_ORDER = ("turn", "-role", "created_at", "id")
+# in; within a turn by step (the question 0, then the assistant's tool calls and their results, then the answer).
+# Rows older than steps are all step 0: "user" sorts after "assistant", hence the descending role.
+MESSAGE_ORDER = ("turn", "step", "-role", "created_at", "id")
 
 
 class Message(models.Model):
     class Role(models.TextChoices):
         USER = "user"
         ASSISTANT = "assistant"
+        TOOL = "tool"  # a tool's result, answering one of the assistant's tool_calls
 
     class Status(models.TextChoices):
         COMPLETE = "complete"
@@ -78,6 +80,13 @@ class Message(models.Model):
     # A question and its answer share a turn; the answer also points at its question.
     turn = models.PositiveIntegerField()
     reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # Order within the turn (MESSAGE_ORDER): 0 for the question, counting up through tool calls to the answer.
+    step = models.PositiveSmallIntegerField(default=0)
+    # An assistant message that calls tools: [{id, type: "function", function: {name, arguments}}] (OpenAI's shape).
+    tool_calls = models.JSONField(default=list, blank=True)
+    # A tool message: which call it answers and the tool's name.
+    tool_call_id = models.CharField(max_length=64, blank=True)
+    tool_name = models.CharField(max_length=64, blank=True)
     content = models.TextField(blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.COMPLETE)
     citations = models.JSONField(default=list, blank=True)

@@ -1,0 +1,1 @@
+from tools import admin_mcp  # noqa: F401  (MCP servers and the context endpoint register themselves there)

@@ -1,0 +1,2 @@
+# Native API of MCP servers and the dynamic context endpoint (tools/mcp_apis.py).
+urlpatterns = []

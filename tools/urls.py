@@ -1,0 +1,2 @@
+# Native API of tools (tools/apis.py).
+urlpatterns = []
