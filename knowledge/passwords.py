@@ -8,13 +8,9 @@ Rotating SECRET_KEY makes stored passwords unreadable; such a source fails `pdf_
 with its password.
 """
 
-import base64
-
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.conf import settings
 
+from integrations.secrets import fernet_for
 from knowledge.errors import ExtractionError
 
 # Changing the label changes the key: it names what the key is for, so no other use of SECRET_KEY shares it.
@@ -24,10 +20,7 @@ MAX_PASSWORD_CHARS = 1024
 
 
 def _fernet() -> Fernet:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_PURPOSE).derive(
-        settings.SECRET_KEY.encode()
-    )
-    return Fernet(base64.urlsafe_b64encode(key))
+    return fernet_for(_PURPOSE)
 
 
 def password_encrypt(password: str) -> str:

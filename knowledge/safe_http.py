@@ -18,6 +18,7 @@
 import ipaddress
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -390,3 +391,102 @@ def post_json(url: str, body: bytes, headers: dict, timeout: float) -> tuple[int
         except httpx.TransportError as exc:
             raise TransientError(f"Could not connect to {target.host}: {exc.__class__.__name__}.") from exc
         return response.status_code, excerpt[:EXCERPT_BYTES].decode(errors="replace")[:500]
+
+
+class ExchangeTimeout(TransientError):
+    """`request` ran past its timeout (connecting, sending, or reading the answer)."""
+
+
+@dataclass
+class Exchange:
+    """The answer to `request`: its status and headers, and the body's first `max_bytes` (`truncated` when the
+    remote end had more)."""
+
+    url: str
+    status: int
+    content_type: str = ""
+    charset: str | None = None
+    headers: dict = field(default_factory=dict)
+    body: bytes = b""
+    truncated: bool = False
+
+
+def request(
+    method: str,
+    url: str,
+    *,
+    headers: dict | None = None,
+    content: bytes | None = None,
+    timeout: float,
+    max_bytes: int,
+    hop_check: Callable[[str], None] | None = None,
+) -> Exchange:
+    """One call on a user's behalf to a URL they configured (a mind's HTTP tools, its context endpoint).
+
+    The address is checked and pinned like a fetch, and so is every redirect (at most MAX_REDIRECTS): 303, and
+    301/302 after a POST, go on as a GET without the body, 307/308 keep both. `headers` go only to the URL's own
+    origin: a redirect to another scheme, host or port drops them, since they may carry credentials. Any status is
+    returned (the caller decides what a 404 means); the body is read up to `max_bytes` and the rest left unread.
+    `hop_check(url)`, when given, is called for the URL and each redirect before it is requested and may raise
+    UrlNotAllowedError (a caller's own rule, such as the hosts a tool may read). `timeout` bounds the whole exchange. Raises UrlNotAllowedError (refused address or scheme), ExchangeTimeout,
+    TransientError (could not connect, connection broke) and ExtractionError (too many redirects).
+    """
+    deadline = time.monotonic() + timeout
+    extra = dict(headers or {})
+    origin = urlsplit(url.strip())[:2]
+    current, verb, payload = url.strip(), method.upper(), content
+    with _client(deadline, _timeout(timeout)) as client:
+        for _hop in range(MAX_REDIRECTS + 1):
+            if hop_check is not None:
+                hop_check(current)
+            target = _check(current)
+            sent = extra if urlsplit(current)[:2] == origin else {}
+            kwargs = {"content": payload} if payload is not None else {}
+            pinned = _pinned_request(client, verb, target, headers=dict(sent), **kwargs)
+            try:
+                response = client.send(pinned, stream=True)
+            except httpx.TimeoutException as exc:
+                raise ExchangeTimeout(f"No answer within {timeout:g} s.") from exc
+            except httpx.TransportError as exc:
+                if time.monotonic() >= deadline:
+                    raise ExchangeTimeout(f"No answer within {timeout:g} s.") from exc
+                raise TransientError(
+                    f"Could not connect to {target.host}: {exc.__class__.__name__}."
+                ) from exc
+            try:
+                if response.status_code in (301, 302, 303, 307, 308) and "location" in response.headers:
+                    current = urljoin(current, response.headers["location"])
+                    if response.status_code == 303 or (response.status_code in (301, 302) and verb != "GET"):
+                        verb, payload = "GET", None
+                    continue
+                body, truncated = _read_head(response, max_bytes, deadline, timeout)
+                found = _result(response, current, body)
+                return Exchange(
+                    current, found.status, found.content_type, found.charset, found.headers, body, truncated
+                )
+            finally:
+                response.close()
+    raise ExtractionError("fetch_failed", f"Too many redirects (more than {MAX_REDIRECTS}).")
+
+
+def _read_head(
+    response: httpx.Response, max_bytes: int, deadline: float, timeout: float
+) -> tuple[bytes, bool]:
+    """The body's first `max_bytes`, and whether there was more."""
+    received = b""
+    try:
+        for piece in response.iter_bytes(64 * 1024):
+            received += piece
+            if len(received) > max_bytes:
+                return received[:max_bytes], True
+            if time.monotonic() > deadline:
+                raise ExchangeTimeout(f"No complete answer within {timeout:g} s.")
+    except httpx.TimeoutException as exc:
+        raise ExchangeTimeout(f"No complete answer within {timeout:g} s.") from exc
+    except httpx.TransportError as exc:
+        if time.monotonic() >= deadline:
+            raise ExchangeTimeout(f"No complete answer within {timeout:g} s.") from exc
+        raise TransientError(
+            f"The connection broke while reading the answer ({exc.__class__.__name__})."
+        ) from exc
+    return received, False
