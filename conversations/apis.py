@@ -32,7 +32,10 @@ class ChatApi(MindScopedApiView):
             "Asks the mind. Retrieves passages (hybrid search), answers with the configured LLM (or extractively "
             "from the passages when none is configured) and cites them as [n]; every citation maps to a real "
             "passage. `stream: true` (or `format: sse|jsonl`) streams events `conversation`, `token`, `citation`, "
-            "`done` or `error` as Server-Sent Events (default) or JSON Lines."
+            "`tool_call`, `tool_result`, `done` or `error` as Server-Sent Events (default) or JSON Lines. With an "
+            "LLM configured the mind may call its enabled tools first (`tools: [{id, checked}]` switches them for "
+            "this chat); each call and result is a `tool_call` / `tool_result` event and a message of the turn, "
+            "and the answer lists them in `toolMessages`."
         ),
         request=ChatInputSerializer,
         responses={
@@ -59,10 +62,15 @@ class ChatApi(MindScopedApiView):
             "channel": Conversation.Channel.API,
             "member": self.principal.member,
             "language": data.get("language"),
+            "tools": _checked(data.get("tools")),
         }
         if fmt == "json":
             return success(**answer_data(chat.chat_complete(**kwargs)))
         return stream_response(chat.chat_stream(**kwargs), fmt)
+
+
+def _checked(tools) -> list[dict] | None:
+    return None if tools is None else [{"id": t["id"], "checked": t["checked"]} for t in tools]
 
 
 class ConversationListApi(MindScopedApiView):

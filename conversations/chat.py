@@ -1,7 +1,9 @@
 """The chat service: one turn of a conversation, as typed events ending in a result.
 
 A turn yields `TurnStarted` → `Token`… (with a `CitationFound` the first time each passage is cited) →
-`TurnDone(result)`, or `TurnFailed` (the user's message is saved either way). Closing the generator early (a client
+`TurnDone(result)`, or `TurnFailed` (the user's message is saved either way). When the mind has tools and an LLM
+is configured, the model may call them first (conversations/tool_loop.py): each call and result is a
+`ToolCalled` / `ToolReturned` event, saved as messages of the turn before its answer. Closing the generator early (a client
 that disconnects) saves what was produced as an `interrupted` answer, so the conversation stays consistent.
 
 Nothing here knows a wire format: the native API (serializers.py, streaming.py), the OpenAI-compatible API
@@ -15,13 +17,15 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from config.api.errors import NotFound, UpstreamUnavailable
 from conversations import extractive
 from conversations.citations import Citation, MarkerFilter
-from conversations.models import Conversation, Message
-from conversations.prompts import build_messages
+from conversations.models import MESSAGE_ORDER, Conversation, Message
+from conversations.prompts import build_messages, history_messages
+from conversations.tool_loop import Source, ToolCalled, ToolReturned, ToolSession, TurnRecorder, rounds
 from integrations import llm
 from knowledge.models import Collection
 from knowledge.search import KnowledgeScope, SearchHit, search_chunks
@@ -62,6 +66,16 @@ class TurnResult:
     latency_ms: int
     time_to_first_token_ms: int | None
     created_at: datetime
+    # The turn's tool steps as OpenAI messages: assistant `tool_calls`, then `tool` results (with `name`).
+    tool_messages: tuple[dict, ...] = ()
+    # Calls of the client's own tools (OpenAI-compatible `tools`) the turn ended with, in OpenAI's shape.
+    tool_calls: tuple[dict, ...] = ()
+    # The bound the tool loop hit ("calls" or "time"), if any.
+    tool_limit: str | None = None
+
+    @property
+    def finish_reason(self) -> str:
+        return "tool_calls" if self.tool_calls else "stop"
 
 
 @dataclass(frozen=True)
@@ -91,7 +105,8 @@ class TurnDone:
     result: TurnResult
 
 
-TurnEvent = TurnStarted | Token | CitationFound | TurnFailed | TurnDone
+TurnEvent = TurnStarted | Token | CitationFound | ToolCalled | ToolReturned | TurnFailed | TurnDone
+PUBLIC_CHANNELS = (Conversation.Channel.PUBLIC, Conversation.Channel.WIDGET)
 
 
 def chat_stream(
@@ -108,6 +123,10 @@ def chat_stream(
     collection: Collection | None = None,
     instructions: str = "",
     temperature: float | None = None,
+    tools: list[dict] | None = None,
+    client_tools: list[dict] | None = None,
+    tool_choice=None,
+    continuation: list[dict] | None = None,
 ) -> Generator[TurnEvent, None, None]:
     """One turn as events. The conversation is resolved first: an unknown one raises NotFound before any event.
 
@@ -116,6 +135,10 @@ def chat_stream(
     - `collection`: a chat with a collection (OpenIndex): retrieval covers only it, and the conversation keeps it
       so later turns do too. Without one, retrieval covers the mind's sources and its attached collections.
     - `instructions`, `temperature`: the client's system message and sampling temperature for this turn.
+    - `tools`: `[{id, checked}]` switching the mind's tools on or off for this chat (tools.runtime.toolbox_for).
+    - `client_tools`, `tool_choice`: an OpenAI client's own tools, offered beside the mind's; a call to one ends
+      the turn with it (TurnResult.tool_calls). `continuation`: the client's tool steps after the question (its
+      assistant `tool_calls` and `tool` results), read by the model after the question.
     """
     started = time.monotonic()
     conversation = _conversation_for_turn(
@@ -142,7 +165,27 @@ def chat_stream(
         scope=scope,
         instructions=instructions,
         temperature=mind.temperature if temperature is None else temperature,
+        tools=ToolRequest(
+            checked=tools,
+            client_tools=list(client_tools or []),
+            tool_choice=tool_choice,
+            continuation=list(continuation or []),
+            public=channel in PUBLIC_CHANNELS,
+            user_id=(member.id if member is not None else "") or visitor_id,
+        ),
     )
+
+
+@dataclass(frozen=True)
+class ToolRequest:
+    """What a turn was asked about tools (see chat_stream)."""
+
+    checked: list[dict] | None = None
+    client_tools: list[dict] = field(default_factory=list)
+    tool_choice: object = None
+    continuation: list[dict] = field(default_factory=list)
+    public: bool = False
+    user_id: str = ""
 
 
 def chat_complete(**kwargs) -> TurnResult:
@@ -162,13 +205,19 @@ def chat_complete(**kwargs) -> TurnResult:
 class _Draft:
     """The answer while it is produced: saved whole at the end, or as `interrupted` when the turn stops early."""
 
-    hits: list[SearchHit]
+    hits: list[SearchHit]  # the first retrieval's
     model: str
     started: float
     usage: llm.Usage = field(default_factory=llm.Usage)
     parts: list[str] = field(default_factory=list)
     cited: dict[int, Citation] = field(default_factory=dict)
     first_token_ms: int | None = None
+    # What [n] may cite: the first retrieval's passages, then what tools returned (tool_loop numbers them).
+    sources: list[Source] = field(default_factory=list)
+    session: ToolSession = field(default_factory=ToolSession)
+
+    def __post_init__(self):
+        self.sources = list(self.hits)
 
     @property
     def content(self) -> str:
@@ -190,6 +239,7 @@ def _turn(
     scope: KnowledgeScope,
     instructions: str,
     temperature: float,
+    tools: ToolRequest,
 ) -> Generator[TurnEvent, None, None]:
     asked = _save_question(conversation, question)
     yield TurnStarted(conversation_id=conversation.id, message_id=asked.id)
@@ -199,7 +249,15 @@ def _turn(
     query = _search_query(question, history, configured=configured)
     model = (mind.model or settings.LLM_MODEL) if configured else EXTRACTIVE_MODEL
     draft = _Draft(hits=_retrieve(scope, query), model=model, started=started)
+    recorder = TurnRecorder(question=asked, model=model)
     try:
+        if configured:
+            # Offline (no LLM), no tool is ever called: the answer stays extractive.
+            draft.session = ToolSession.start(
+                _toolbox(mind, conversation.id, scope, tools),
+                client_tools=tools.client_tools,
+                tool_choice=tools.tool_choice,
+            )
         pieces = _answer_pieces(
             draft,
             mind=mind,
@@ -210,22 +268,52 @@ def _turn(
             configured=configured,
             instructions=instructions,
             temperature=temperature,
+            recorder=recorder,
+            context=_dynamic_context(mind, conversation.id, question, tools.user_id) if configured else "",
+            continuation=tools.continuation,
         )
         yield from _stream_answer(draft, pieces)
-        followups = _followups(mind, conversation, question, draft.content, language, configured=configured)
-        result = _save_answer(asked, draft, followups)
+        followups = (
+            ()
+            if draft.session.client_calls
+            else _followups(mind, conversation, question, draft.content, language, configured=configured)
+        )
+        result = _save_answer(asked, draft, followups, recorder)
     except llm.LlmUnavailable:
         # The user's message stays, so a retry continues the conversation. A provider that stalled or dropped
         # mid-answer leaves what it said, kept as `interrupted`.
         if draft.parts:
-            _save_interrupted(asked, draft)
+            _save_interrupted(asked, draft, recorder)
         yield TurnFailed(code="llm_unavailable", message=UpstreamUnavailable.default_message)
         return
     except BaseException:
         # The client went away mid-answer (GeneratorExit) or something failed: keep what was said.
-        _save_interrupted(asked, draft)
+        _save_interrupted(asked, draft, recorder)
         raise
     yield TurnDone(result)
+
+
+def _toolbox(mind: Mind, conversation_id: str, scope: KnowledgeScope, tools: ToolRequest):
+    """The mind's tools for this turn (only those marked public on the public page and the widget)."""
+    from tools.runtime import toolbox_for
+
+    try:
+        return toolbox_for(
+            mind, conversation_id=conversation_id, scope=scope, public=tools.public, checked=tools.checked
+        )
+    except NotImplementedError:  # tools/runtime.py not built yet: no tools
+        return None
+
+
+def _dynamic_context(mind: Mind, conversation_id: str, question: str, user_id: str) -> str:
+    """The mind's dynamic context endpoint's answer for this turn ("" when it has none or it failed)."""
+    try:
+        from tools.context import dynamic_context
+    except ImportError:  # tools/context.py not built yet
+        return ""
+    return dynamic_context(
+        mind, conversation_id=conversation_id, last_user_message=question, user_id=user_id or ""
+    )
 
 
 def _conversation_for_turn(
@@ -267,27 +355,47 @@ def _save_question(conversation: Conversation, text: str) -> Message:
 
 
 def _history(conversation: Conversation, *, before_turn: int) -> list[dict]:
-    """The last completed turns before this one, oldest first, each question followed by its own answer. Turns
-    still being answered (concurrent ones), failed or interrupted are left out."""
-    answers = (
+    """The last completed turns before this one, oldest first, each question followed by its tool steps (the
+    assistant's `tool_calls` and the results, as the model read them) and its own answer. Turns still being
+    answered (concurrent ones), failed or interrupted are left out."""
+    answers = list(
         Message.objects.filter(
             conversation=conversation,
             role=Message.Role.ASSISTANT,
             status=Message.Status.COMPLETE,
             turn__lt=before_turn,
             reply_to__isnull=False,
+            tool_calls=[],
         )
         .select_related("reply_to")
         # One answer a turn, the latest (rows older than turns could hold two).
-        .order_by("-turn", "-created_at")
+        .order_by("-turn", "-step", "-created_at")
         .distinct("turn")[:HISTORY_TURNS]
     )
+    steps: dict[int, list[Message]] = {}
+    if any(answer.step > 1 for answer in answers):
+        for message in Message.objects.filter(
+            Q(role=Message.Role.TOOL) | ~Q(tool_calls=[]),
+            conversation=conversation,
+            turn__in=[answer.turn for answer in answers if answer.step > 1],
+            step__gt=0,
+        ).order_by(*MESSAGE_ORDER):
+            steps.setdefault(message.turn, []).append(message)
     history = []
-    for answer in reversed(list(answers)):
-        history += [
-            {"role": Message.Role.USER, "content": answer.reply_to.content},
-            {"role": Message.Role.ASSISTANT, "content": answer.content},
-        ]
+    for answer in reversed(answers):
+        history.append({"role": Message.Role.USER, "content": answer.reply_to.content})
+        for message in steps.get(answer.turn, []):
+            if message.step >= answer.step:
+                continue
+            if message.role == Message.Role.TOOL:
+                history.append(
+                    {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+                )
+            else:
+                history.append(
+                    {"role": "assistant", "content": message.content, "tool_calls": message.tool_calls}
+                )
+        history.append({"role": Message.Role.ASSISTANT, "content": answer.content})
     return history
 
 
@@ -318,11 +426,15 @@ def _answer_pieces(
     configured: bool,
     instructions: str,
     temperature: float,
-) -> Iterator[str]:
-    """The raw answer: the LLM's, prompted with the persona, the conversation and the numbered passages; or,
-    with no LLM configured, the best sentences of the passages."""
+    recorder: TurnRecorder,
+    context: str,
+    continuation: list[dict],
+) -> Iterator[str | ToolCalled | ToolReturned]:
+    """The raw answer: the LLM's, prompted with the persona, the conversation and the numbered passages (after
+    the tool rounds, when the turn has tools); or, with no LLM configured, the best sentences of the passages."""
     if not configured:
         return _words(extractive.compose(query, draft.hits))
+    session = draft.session
     prompt = build_messages(
         mind=mind,
         question=question,
@@ -330,16 +442,28 @@ def _answer_pieces(
         hits=draft.hits,
         language=language,
         instructions=instructions,
+        tools_offered=session.active,
+        context=context,
     )
-    return llm.stream_chat(
-        prompt,
-        model=draft.model,
-        temperature=temperature,
-        usage=draft.usage,
-        top_p=mind.top_p,
-        frequency_penalty=mind.frequency_penalty,
-        presence_penalty=mind.presence_penalty,
-    )
+    prompt += history_messages(continuation)
+
+    def ask(messages, tools, tool_choice, calls) -> Iterator[str]:
+        return llm.stream_chat(
+            messages,
+            model=draft.model,
+            temperature=temperature,
+            usage=draft.usage,
+            top_p=mind.top_p,
+            frequency_penalty=mind.frequency_penalty,
+            presence_penalty=mind.presence_penalty,
+            tools=tools,
+            tool_choice=tool_choice,
+            tool_calls=calls,
+        )
+
+    if not session.active:
+        return ask(prompt, None, None, [])
+    return rounds(session, messages=prompt, ask=ask, sources=draft.sources, recorder=recorder)
 
 
 def _words(text: str) -> Iterator[str]:
@@ -349,24 +473,34 @@ def _words(text: str) -> Iterator[str]:
         yield " ".join(words[i : i + 3]) + (" " if i + 3 < len(words) else "")
 
 
-def _stream_answer(draft: _Draft, pieces: Iterator[str]) -> Iterator[Token | CitationFound]:
-    """The answer's text as tokens, its [n] markers checked against the passages; each passage's citation
-    follows the token that first cites it. Everything sent is recorded in the draft."""
+def _stream_answer(
+    draft: _Draft, pieces: Iterator[str | ToolCalled | ToolReturned]
+) -> Iterator[Token | CitationFound | ToolCalled | ToolReturned]:
+    """The answer's text as tokens, its [n] markers checked against the passages (the first retrieval's and
+    those tools returned so far); each passage's citation follows the token that first cites it. Tool events
+    pass through in their place. Everything sent is recorded in the draft."""
     found: list[Citation] = []
 
     def on_cited(number: int) -> None:
         if number not in draft.cited:
-            draft.cited[number] = Citation.of_hit(number, draft.hits[number - 1])
+            source = draft.sources[number - 1]
+            draft.cited[number] = source if isinstance(source, Citation) else Citation.of_hit(number, source)
             found.append(draft.cited[number])
 
-    markers = MarkerFilter(valid=lambda n: 1 <= n <= len(draft.hits), on_cited=on_cited)
+    markers = MarkerFilter(valid=lambda n: 1 <= n <= len(draft.sources), on_cited=on_cited)
 
-    def cleaned() -> Iterator[str]:
+    def cleaned() -> Iterator[str | ToolCalled | ToolReturned]:
         for piece in pieces:
-            yield from markers.feed(piece)
+            if isinstance(piece, str):
+                yield from markers.feed(piece)
+            else:
+                yield piece
         yield from markers.flush()
 
     for text in cleaned():
+        if not isinstance(text, str):
+            yield text
+            continue
         draft.parts.append(text)
         if draft.first_token_ms is None:
             draft.first_token_ms = _elapsed_ms(draft.started)
@@ -390,24 +524,25 @@ def _followups(
     return tuple(q for q in mind.suggested_questions if q.strip().lower() not in asked)[:FOLLOWUPS]
 
 
-def _save_answer(question: Message, draft: _Draft, followups: tuple[str, ...]) -> TurnResult:
+def _save_answer(
+    question: Message, draft: _Draft, followups: tuple[str, ...], recorder: TurnRecorder
+) -> TurnResult:
     content = draft.content
     citations = draft.citations
     # Without a provider's count (extractive answers, servers that omit usage), words stand in for tokens.
     usage = Usage(draft.usage.prompt_tokens, draft.usage.completion_tokens or len(content.split()))
     latency_ms = _elapsed_ms(draft.started)
-    answer = Message.objects.create(
-        conversation_id=question.conversation_id,
-        turn=question.turn,
-        reply_to=question,
+    client_calls = tuple(call.as_openai() for call in draft.session.client_calls)
+    # The answer takes the turn's last step, after its tool calls and results.
+    answer = recorder.save(
         role=Message.Role.ASSISTANT,
         content=content,
         citations=[c.as_json() for c in citations],
         followups=list(followups),
-        model=draft.model,
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         latency_ms=latency_ms,
+        tool_calls=list(client_calls),
     )
     return TurnResult(
         conversation_id=question.conversation_id,
@@ -421,18 +556,17 @@ def _save_answer(question: Message, draft: _Draft, followups: tuple[str, ...]) -
         latency_ms=latency_ms,
         time_to_first_token_ms=draft.first_token_ms,
         created_at=answer.created_at,
+        tool_messages=tuple(draft.session.exchange),
+        tool_calls=client_calls,
+        tool_limit=draft.session.limit,
     )
 
 
-def _save_interrupted(question: Message, draft: _Draft) -> None:
-    Message.objects.create(
-        conversation_id=question.conversation_id,
-        turn=question.turn,
-        reply_to=question,
+def _save_interrupted(question: Message, draft: _Draft, recorder: TurnRecorder) -> None:
+    recorder.save(
         role=Message.Role.ASSISTANT,
         content=draft.content,
         citations=[c.as_json() for c in draft.citations],
-        model=draft.model,
         status=Message.Status.INTERRUPTED,
         latency_ms=_elapsed_ms(draft.started),
     )

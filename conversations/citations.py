@@ -5,9 +5,10 @@ Works on a stream: MarkerFilter holds back only the few characters that might be
 text sent token by token is exactly the text saved.
 """
 
+import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from knowledge.search import SearchHit
 
@@ -97,9 +98,13 @@ class MarkerFilter:
         self.held = ""
 
 
+TOOL_SOURCE_TYPE = "tool"
+
+
 @dataclass(frozen=True)
 class Citation:
-    """The passage an answer cites as [index]: where it comes from and what it says."""
+    """The passage an answer cites as [index]: where it comes from and what it says. A tool's result the answer
+    cites is one too (`source_type` "tool", `source_name` the tool's name, and the call's arguments)."""
 
     index: int
     source_id: str
@@ -111,6 +116,29 @@ class Citation:
     page: int | None
     start_seconds: float | None
     score: float
+    tool_arguments: dict | None = field(default=None, compare=False)
+
+    @classmethod
+    def of_tool(cls, index: int, *, tool_id: str, name: str, arguments: str, content: str) -> "Citation":
+        """A tool's result, cited as [index]: no chunk, page or URL; the snippet is the start of what it said."""
+        try:
+            parsed = json.loads(arguments or "{}")
+        except ValueError:
+            parsed = {"raw": arguments}
+        snippet = " ".join(content.split())
+        return cls(
+            index=index,
+            source_id=tool_id,
+            source_name=name,
+            source_type=TOOL_SOURCE_TYPE,
+            chunk_id="",
+            snippet=snippet[:SNIPPET_CHARS] + ("…" if len(snippet) > SNIPPET_CHARS else ""),
+            url=None,
+            page=None,
+            start_seconds=None,
+            score=0.0,
+            tool_arguments=parsed if isinstance(parsed, dict) else {"value": parsed},
+        )
 
     @classmethod
     def of_hit(cls, index: int, hit: SearchHit) -> "Citation":
@@ -149,4 +177,10 @@ class Citation:
             "page": self.page,
             "startSeconds": self.start_seconds,
             "score": self.score,
+            # Only a tool's citation has these (the passages' JSON is unchanged).
+            **(
+                {"toolName": self.source_name, "toolArguments": self.tool_arguments}
+                if self.source_type == TOOL_SOURCE_TYPE
+                else {}
+            ),
         }

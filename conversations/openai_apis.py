@@ -2,7 +2,12 @@
 work with `base_url=<server>/api/v1` and a `tr_live_` key.
 
 A "model" is a mind (id or slug; TypingMind's `activatedCharacterID` also works). Citations travel in an
-extension field, `citations`, on the message and on the final stream chunk. Errors use OpenAI's shape
+extension field, `citations`, on the message and on the final stream chunk.
+
+Tools: the mind's own enabled tools run server-side inside the turn (conversations/tool_loop.py). Tools the client
+passes (`tools`, `tool_choice`) are offered to the model too; a call to one ends the turn with `finish_reason:
+"tool_calls"` and the `tool_calls` (streamed as deltas), and the client's follow-up (its assistant `tool_calls`
+message and `role: "tool"` results after the question) continues the turn. Errors use OpenAI's shape
 `{"error": {"message", "type", "param", "code"}}` with the statuses the SDKs map to their exception classes.
 """
 
@@ -134,20 +139,107 @@ def _prompt_turns(prompt: str) -> list[tuple[str, str]]:
     return turns
 
 
-def _checked_turns(turns: list[tuple[str, str]], where: str) -> list[dict]:
-    """The whole conversation's bounds (each message's own is checked where it is read)."""
-    if sum(len(text) for _role, text in turns) > MAX_MESSAGES_TOTAL_CHARS:
+def _tool_step(message: dict) -> bool:
+    return (message["role"] == "assistant" and bool(message.get("tool_calls"))) or message["role"] == "tool"
+
+
+def _checked_turns(turns: list[dict], where: str) -> list[dict]:
+    """The whole conversation's bounds (each message's own is checked where it is read). The question is the last
+    message, a user message; or the last user message followed only by the client's tool steps (its assistant
+    `tool_calls` and the `tool` results), which continue that turn."""
+    if sum(len(t["content"]) for t in turns) > MAX_MESSAGES_TOTAL_CHARS:
         raise serializers.ValidationError(
             {where: [f"The messages together are limited to {MAX_MESSAGES_TOTAL_CHARS} characters."]}
         )
-    role, text = turns[-1] if turns else ("", "")
+    end = len(turns)
+    while end and _tool_step(turns[end - 1]):
+        end -= 1
+    if end < len(turns) and turns[end - 1 if end else 0].get("role") != "user":
+        end = len(turns)  # tool steps not after a question: not a continuation
+    role, text = (turns[end - 1]["role"], turns[end - 1]["content"]) if end else ("", "")
     if role != "user" or not text.strip():
         raise serializers.ValidationError({where: ["The last message must be a non-empty user message."]})
     if len(text) > MAX_LAST_MESSAGE_CHARS:
         raise serializers.ValidationError(
             {where: [f"The last message is longer than {MAX_LAST_MESSAGE_CHARS} characters."]}
         )
-    return [{"role": role, "content": text} for role, text in turns]
+    return turns
+
+
+def _tool_calls_of(message: dict, where: str) -> list[dict]:
+    calls = message.get("tool_calls")
+    if calls is None:
+        return []
+    if not isinstance(calls, list) or len(calls) > MAX_TOOLS:
+        raise serializers.ValidationError({f"{where}.tool_calls": [f"A list of at most {MAX_TOOLS} calls."]})
+    checked = []
+    for i, call in enumerate(calls):
+        function = call.get("function") if isinstance(call, dict) else None
+        if (
+            not isinstance(call.get("id") if isinstance(call, dict) else None, str)
+            or not isinstance(function, dict)
+            or not isinstance(function.get("name"), str)
+            or not isinstance(function.get("arguments", ""), str)
+        ):
+            raise serializers.ValidationError(
+                {
+                    f"{where}.tool_calls[{i}]": [
+                        "Each call is {id, type: function, function: {name, arguments}}."
+                    ]
+                }
+            )
+        checked.append(
+            {
+                "id": call["id"][:64],
+                "type": "function",
+                "function": {"name": function["name"][:64], "arguments": function.get("arguments") or "{}"},
+            }
+        )
+    return checked
+
+
+def _with_tool_fields(turn: dict, message: dict, index: int) -> dict:
+    where = str(index)
+    if turn["role"] == "assistant":
+        calls = _tool_calls_of(message, where)
+        if calls:
+            turn["tool_calls"] = calls
+    elif turn["role"] == "tool":
+        call_id = message.get("tool_call_id")
+        if not isinstance(call_id, str) or not call_id:
+            raise serializers.ValidationError(
+                {f"{where}.tool_call_id": ["A tool message names the call it answers."]}
+            )
+        turn["tool_call_id"] = call_id[:64]
+    return turn
+
+
+MAX_TOOLS = 64
+FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def _checked_tools(tools: list) -> list[dict]:
+    """The client's tools as OpenAI function specs (only functions; others are refused)."""
+    checked = []
+    for i, tool in enumerate(tools):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if (
+            not isinstance(tool, dict)
+            or tool.get("type", "function") != "function"
+            or not isinstance(function, dict)
+            or not isinstance(function.get("name"), str)
+            or not FUNCTION_NAME.match(function["name"])
+        ):
+            raise serializers.ValidationError(
+                {str(i): ["Each tool is {type: function, function: {name, description?, parameters?}}."]}
+            )
+        spec = {"name": function["name"]}
+        if isinstance(function.get("description"), str):
+            spec["description"] = function["description"][:2000]
+        if isinstance(function.get("parameters"), dict):
+            spec["parameters"] = function["parameters"]
+        checked.append({"type": "function", "function": spec})
+    return checked
 
 
 class ChatCompletionInputSerializer(serializers.Serializer):
@@ -165,23 +257,44 @@ class ChatCompletionInputSerializer(serializers.Serializer):
     )
     stream = serializers.BooleanField(default=False)
     temperature = serializers.FloatField(min_value=0, max_value=2, required=False)
+    tools = serializers.ListField(
+        child=serializers.JSONField(),
+        max_length=MAX_TOOLS,
+        required=False,
+        help_text="The client's own functions, offered to the model beside the mind's tools.",
+    )
+    tool_choice = serializers.JSONField(required=False, help_text='"auto", "none", "required" or a function.')
 
     def validate_messages(self, messages: list) -> list[dict]:
-        turns = [_message_text(message, index) for index, message in enumerate(messages)]
-        for index, (_role, text) in enumerate(turns):
+        turns = []
+        for index, message in enumerate(messages):
+            role, text = _message_text(message, index)
             if len(text) > MAX_MESSAGE_CHARS:
                 raise serializers.ValidationError(
                     {str(index): [f"A message is limited to {MAX_MESSAGE_CHARS} characters."]}
                 )
-        return [{"role": role, "content": text} for role, text in turns]
+            turns.append(_with_tool_fields({"role": role, "content": text}, message, index))
+        return turns
+
+    def validate_tools(self, tools: list) -> list[dict]:
+        return _checked_tools(tools)
+
+    def validate_tool_choice(self, choice):
+        if choice in ("auto", "none", "required"):
+            return choice
+        function = choice.get("function") if isinstance(choice, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            return {"type": "function", "function": {"name": function["name"]}}
+        raise serializers.ValidationError('"auto", "none", "required" or {type: function, function: {name}}.')
 
     def validate(self, attrs):
         if not attrs.get("model") and not attrs.get("activatedCharacterID"):
             raise serializers.ValidationError({"model": ["Name a mind (its id or slug) as the model."]})
         if "messages" in attrs:
-            turns, where = [(t["role"], t["content"]) for t in attrs["messages"]], "messages"
+            turns, where = attrs["messages"], "messages"
         elif "prompt" in attrs:
-            turns, where = _prompt_turns(attrs["prompt"]), "prompt"
+            turns = [{"role": role, "content": text} for role, text in _prompt_turns(attrs["prompt"])]
+            where = "prompt"
         else:
             raise serializers.ValidationError({"messages": ["Send `messages` (or a Claude-style `prompt`)."]})
         attrs["turns"] = _checked_turns(turns, where)
@@ -217,7 +330,10 @@ class ChatCompletionsApi(OpenAiApiView):
             "absent, `prompt` (Claude-style `\\n\\nHuman: …\\n\\nAssistant:`). The last user message is the "
             "question and earlier user/assistant messages the history; `system` and `developer` messages are the "
             "turn's instructions, added after the mind's persona; `temperature` (0–2) replaces the mind's for this "
-            "turn. Citations are in the `citations` extension field."
+            "turn. Citations are in the `citations` extension field. The mind's tools run server-side; the "
+            "client's `tools` (functions) and `tool_choice` are offered to the model too, and a call to one ends "
+            'the answer with `finish_reason: "tool_calls"` and `message.tool_calls` (stream: `delta.tool_calls`); '
+            "send the results back as `role: tool` messages after the assistant's `tool_calls` to continue."
         ),
     )
     def post(self, request):
@@ -237,18 +353,30 @@ class ChatCompletionsApi(OpenAiApiView):
                 "model",
             )
         turns = data["turns"]
-        history = [t for t in turns[:-1] if t["role"] in ("user", "assistant") and t["content"]]
+        asked = max(i for i, t in enumerate(turns) if t["role"] == "user")
+        history = [
+            t
+            for t in turns[:asked]
+            if (t["role"] in ("user", "assistant") and t["content"])
+            or t.get("tool_calls")
+            or t["role"] == "tool"
+        ]
         instructions = "\n\n".join(
             t["content"].strip() for t in turns if t["role"] in INSTRUCTION_ROLES and t["content"].strip()
         )
+        # tool_choice "none": the client's tools are not offered (the mind's own still are).
+        client_tools = [] if data.get("tool_choice") == "none" else data.get("tools") or []
         kwargs = {
             "mind": mind,
-            "message": turns[-1]["content"],
+            "message": turns[asked]["content"],
             "channel": Conversation.Channel.OPENAI,
             "member": self.principal.member,
             "history": history,
             "instructions": instructions,
             "temperature": data.get("temperature"),
+            "client_tools": client_tools,
+            "tool_choice": data.get("tool_choice") if client_tools else None,
+            "continuation": [t for t in turns[asked + 1 :] if _tool_step(t)],
         }
         if data["stream"]:
             return unbuffered_response(_chunks(chat_stream(**kwargs), mind), "text/event-stream")
@@ -269,18 +397,15 @@ def _citations(result: TurnResult) -> list[dict]:
 
 
 def _completion(result: TurnResult, mind: Mind) -> dict:
+    message = {"role": "assistant", "content": result.content, "citations": _citations(result)}
+    if result.tool_calls:
+        message.update(content=result.content or None, tool_calls=list(result.tool_calls))
     return {
         "id": f"chatcmpl-{result.message_id}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": mind.slug,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": result.content, "citations": _citations(result)},
-                "finish_reason": "stop",
-            }
-        ],
+        "choices": [{"index": 0, "message": message, "finish_reason": result.finish_reason}],
         "usage": _usage(result.usage),
         "citations": _citations(result),
         "conversation_id": result.conversation_id,
@@ -324,9 +449,26 @@ def _chunks(events: Iterable[TurnEvent], mind: Mind) -> Iterator[bytes]:
                 yield f"data: {json.dumps(error)}\n\n".encode()
                 break
             case TurnDone(result=result):
+                for index, call in enumerate(result.tool_calls):
+                    # OpenAI's deltas: the id and name first, then the arguments.
+                    head = {"index": index, "id": call["id"], "type": "function"}
+                    yield chunk(
+                        {
+                            "tool_calls": [
+                                {**head, "function": {"name": call["function"]["name"], "arguments": ""}}
+                            ]
+                        }
+                    )
+                    yield chunk(
+                        {
+                            "tool_calls": [
+                                {"index": index, "function": {"arguments": call["function"]["arguments"]}}
+                            ]
+                        }
+                    )
                 yield chunk(
                     {},
-                    "stop",
+                    result.finish_reason,
                     usage=_usage(result.usage),
                     citations=_citations(result),
                     conversation_id=result.conversation_id,

@@ -8,6 +8,8 @@ from config.api.serializers import StrictSerializer, iso
 from conversations.chat import (
     CitationFound,
     Token,
+    ToolCalled,
+    ToolReturned,
     TurnDone,
     TurnEvent,
     TurnFailed,
@@ -29,7 +31,18 @@ def message_data(message: Message) -> dict:
         "status": message.status,
         "createdAt": iso(message.created_at),
     }
-    if message.role == Message.Role.ASSISTANT:
+    if message.step:
+        data["step"] = message.step
+    if message.role == Message.Role.ASSISTANT and message.tool_calls:
+        data["toolCalls"] = message.tool_calls
+    if message.role == Message.Role.TOOL:
+        data.update(
+            toolCallId=message.tool_call_id,
+            toolName=message.tool_name,
+            citations=message.citations,
+            latencyMs=message.latency_ms,
+        )
+    elif message.role == Message.Role.ASSISTANT:
         data.update(
             citations=message.citations,
             followups=message.followups,
@@ -67,6 +80,39 @@ def answer_data(result: TurnResult) -> dict:
         "followups": list(result.followups),
         "usage": usage_data(result.usage),
         "latencyMs": result.latency_ms,
+        **tool_steps_data(result),
+    }
+
+
+def tool_steps_data(result: TurnResult) -> dict:
+    """The turn's tool steps, only when it had some (a turn without tools keeps its shape): `toolMessages` (the
+    assistant's calls and the results, OpenAI's shape), `toolLimit` when a bound was hit."""
+    data = {}
+    if result.tool_messages:
+        data["toolMessages"] = list(result.tool_messages)
+    if result.tool_limit:
+        data["toolLimit"] = result.tool_limit
+    return data
+
+
+def tool_call_data(event: ToolCalled) -> dict:
+    return {
+        "id": event.call_id,
+        "name": event.name,
+        "arguments": event.arguments,
+        "messageId": event.message_id,
+    }
+
+
+def tool_result_data(event: ToolReturned) -> dict:
+    return {
+        "id": event.call_id,
+        "name": event.name,
+        "content": event.content,
+        "isError": event.is_error,
+        "durationMs": event.duration_ms,
+        "messageId": event.message_id,
+        "citations": [c.as_json() for c in event.citations],
     }
 
 
@@ -79,6 +125,10 @@ def event_data(event: TurnEvent) -> tuple[str, dict]:
             return "token", {"content": event.text}
         case CitationFound():
             return "citation", event.citation.as_json()
+        case ToolCalled():
+            return "tool_call", tool_call_data(event)
+        case ToolReturned():
+            return "tool_result", tool_result_data(event)
         case TurnFailed():
             return "error", {"code": event.code, "message": event.message}
         case TurnDone():
@@ -111,7 +161,7 @@ def chatlog_data(conversation: Conversation) -> dict:
     text = "\n\n".join(
         f"{'User' if m.role == Message.Role.USER else 'Assistant'}: {m.content}"
         for m in messages
-        if m.content
+        if m.content and m.role != Message.Role.TOOL  # a tool's result is not what either side said
     )
     models = sorted({m.model for m in messages if m.model})
     return {
@@ -129,12 +179,24 @@ def chatlog_data(conversation: Conversation) -> dict:
     }
 
 
+class ChatToolSerializer(StrictSerializer):
+    id = serializers.CharField(min_length=1, max_length=100)
+    checked = serializers.BooleanField()
+
+
 class ChatInputSerializer(StrictSerializer):
     message = serializers.CharField(min_length=1, max_length=4000, trim_whitespace=True)
     conversationId = serializers.CharField(max_length=40, required=False, allow_null=True)
     stream = serializers.BooleanField(default=False)
     format = serializers.ChoiceField(choices=["json", "sse", "jsonl"], required=False)
     language = serializers.CharField(max_length=40, required=False)
+    tools = ChatToolSerializer(
+        many=True,
+        required=False,
+        allow_null=True,
+        max_length=50,
+        help_text="Switches the mind's tools on or off for this chat, by id; tools not named keep their setting.",
+    )
 
 
 class ConversationListQuerySerializer(serializers.Serializer):
@@ -172,6 +234,17 @@ class MessageSerializer(serializers.Serializer):
     createdAt = serializers.DateTimeField()
     citations = serializers.ListField(child=serializers.DictField(), required=False)
     followups = serializers.ListField(child=serializers.CharField(), required=False)
+    step = serializers.IntegerField(
+        required=False,
+        help_text="Order within the turn: the question 0, tool calls and results, the answer last.",
+    )
+    toolCalls = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        help_text="An assistant message that calls tools: `[{id, type: function, function: {name, arguments}}]`.",
+    )
+    toolCallId = serializers.CharField(required=False, help_text="A tool message: the call it answers.")
+    toolName = serializers.CharField(required=False, help_text="A tool message: the tool's name.")
 
 
 class ConversationSerializer(serializers.Serializer):

@@ -26,6 +26,52 @@ class Usage:
     completion_tokens: int = 0
 
 
+@dataclass
+class ToolCall:
+    """One function call the model asked for, assembled from the stream's deltas."""
+
+    id: str
+    name: str
+    arguments: str  # a JSON string, as the model wrote it (possibly invalid: the tool reports that)
+
+    def as_openai(self) -> dict:
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+class _ToolCallDeltas:
+    """Tool calls arrive in pieces keyed by index: the id and name first, the arguments a few characters at a
+    time. Some servers send a whole call in one delta, or omit the index (then each new id is a new call)."""
+
+    def __init__(self):
+        self.parts: dict[int, dict] = {}
+
+    def feed(self, deltas) -> None:
+        for delta in deltas:
+            index = getattr(delta, "index", None)
+            if index is None:
+                index = len(self.parts) if getattr(delta, "id", None) or not self.parts else max(self.parts)
+            part = self.parts.setdefault(index, {"id": "", "name": "", "arguments": ""})
+            if getattr(delta, "id", None):
+                part["id"] = delta.id
+            function = getattr(delta, "function", None)
+            if function is not None:
+                if getattr(function, "name", None):
+                    part["name"] += function.name
+                if getattr(function, "arguments", None):
+                    part["arguments"] += function.arguments
+
+    def calls(self) -> list[ToolCall]:
+        return [
+            ToolCall(id=part["id"] or f"call_{index}", name=part["name"], arguments=part["arguments"] or "{}")
+            for index, part in sorted(self.parts.items())
+            if part["name"]
+        ]
+
+
 def is_configured() -> bool:
     return bool(settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL)
 
@@ -79,9 +125,16 @@ def stream_chat(
     top_p: float | None = None,
     frequency_penalty: float | None = None,
     presence_penalty: float | None = None,
+    tools: list[dict] | None = None,
+    tool_choice=None,
+    tool_calls: list[ToolCall] | None = None,
 ) -> Iterator[str]:
     """Yields the answer's text pieces; fills `usage` when the server reports it. Sampling parameters left at
-    None are not sent, so the provider's defaults apply."""
+    None are not sent, so the provider's defaults apply.
+
+    `tools` (OpenAI function specs) are offered to the model; the calls it makes are assembled from the stream's
+    deltas and appended to `tool_calls` once the stream ends (any text it said before calling is yielded as
+    usual). Without `tools` the request is exactly the plain chat request."""
     optional = {
         name: value
         for name, value in (
@@ -91,6 +144,11 @@ def stream_chat(
         )
         if value is not None
     }
+    if tools:
+        optional["tools"] = tools
+        if tool_choice is not None:
+            optional["tool_choice"] = tool_choice
+    deltas = _ToolCallDeltas()
     try:
         stream = client(_stream_timeout()).chat.completions.create(
             model=model,
@@ -105,12 +163,19 @@ def stream_chat(
                 usage.prompt_tokens = chunk.usage.prompt_tokens or 0
                 usage.completion_tokens = chunk.usage.completion_tokens or 0
             for choice in chunk.choices or []:
-                piece = getattr(choice.delta, "content", None)
+                delta = choice.delta
+                if delta is None:
+                    continue
+                if getattr(delta, "tool_calls", None):
+                    deltas.feed(delta.tool_calls)
+                piece = getattr(delta, "content", None)
                 if piece:
                     yield piece
     except _errors() as exc:
         logger.warning("LLM call failed: %s", exc.__class__.__name__)
         raise LlmUnavailable(str(exc)) from exc
+    if tool_calls is not None:
+        tool_calls.extend(deltas.calls())
 
 
 def complete(

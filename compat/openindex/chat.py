@@ -83,8 +83,9 @@ class ChatApi(OpenIndexApiView):
             "that collection only), both (the agent answers from that collection only) or neither (the general "
             'agent "Jack Of All Trades"). `chatId` null starts a chat; an existing one continues it. '
             "`streaming: true` answers in JSON Lines (application/x-ndjson): `start`, `token`, `source`, then "
-            "`done` (the answer object) or `error`. `model`, `tools` and `lastUploadedFile` are accepted and not "
-            "used: the agent's own model and settings answer."
+            "`done` (the answer object) or `error`, with `tool_call` / `tool_result` lines when the agent calls its "
+            "tools. `tools: [{id, checked}]` switches the agent's tools on or off for this chat. `model` and "
+            "`lastUploadedFile` are accepted and not used: the agent's own model and settings answer."
         ),
         request=OpenIndexChatInputSerializer,
         responses={
@@ -110,6 +111,10 @@ class ChatApi(OpenIndexApiView):
             "member": self.principal.member,
             "language": data.get("language") or None,
             "collection": target.collection,
+            # The agent's tools, switched on or off for this chat (tools.runtime.toolbox_for's `checked`).
+            "tools": None
+            if data.get("tools") is None
+            else [{"id": t["id"], "checked": t["checked"]} for t in data["tools"]],
         }
         if data["streaming"]:
             lines = chat_lines(guarded(chat_stream(**turn)), target)

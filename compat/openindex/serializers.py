@@ -15,7 +15,17 @@ from compat.openindex.chat_selectors import chat_agent_id
 from compat.openindex.services import ChatTarget
 from config.api.errors import ValidationFailed
 from config.api.serializers import StrictSerializer
-from conversations.chat import CitationFound, Token, TurnDone, TurnEvent, TurnFailed, TurnResult, TurnStarted
+from conversations.chat import (
+    CitationFound,
+    Token,
+    ToolCalled,
+    ToolReturned,
+    TurnDone,
+    TurnEvent,
+    TurnFailed,
+    TurnResult,
+    TurnStarted,
+)
 from conversations.citations import Citation
 from conversations.models import Conversation, Message
 from minds.models import Mind
@@ -192,7 +202,7 @@ class OpenIndexChatInputSerializer(StrictSerializer):
     collectionId = serializers.CharField(max_length=120, required=False, allow_null=True, allow_blank=True)
     message = serializers.CharField(min_length=1, max_length=MAX_MESSAGE_CHARS, trim_whitespace=True)
     streaming = serializers.BooleanField(default=False)
-    # Accepted and not used (docs/openindex.md says why): the agent's own model and tools answer.
+    # The agent's tools switched on or off for this chat; `model` is accepted and not used (docs/openindex.md).
     tools = OpenIndexToolSerializer(many=True, required=False, allow_null=True, max_length=50)
     model = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
     lastUploadedFile = serializers.CharField(
@@ -269,6 +279,25 @@ def chat_lines(events: Iterable[TurnEvent], target: ChatTarget) -> Iterator[byte
             case CitationFound():
                 citation = event.citation.as_json()
                 yield _line({"type": "source", "source": source_label(citation), "citation": citation})
+            case ToolCalled():
+                yield _line(
+                    {
+                        "type": "tool_call",
+                        "id": event.call_id,
+                        "name": event.name,
+                        "arguments": event.arguments,
+                    }
+                )
+            case ToolReturned():
+                yield _line(
+                    {
+                        "type": "tool_result",
+                        "id": event.call_id,
+                        "name": event.name,
+                        "content": event.content,
+                        "isError": event.is_error,
+                    }
+                )
             case TurnFailed():
                 # OpenIndex's own words for a failed model; any other failure says what it is.
                 error = LLM_FAILED if event.code == "llm_unavailable" else event.message
@@ -281,8 +310,11 @@ def _chat_status(messages: list[Message]) -> str:
     if not messages:
         return "empty"
     last = messages[-1]
-    if last.role == Message.Role.USER:
-        return "unanswered"  # the model failed on the last question; sending it again continues the chat
+    if last.role in (Message.Role.USER, Message.Role.TOOL) or (
+        last.role == Message.Role.ASSISTANT and last.tool_calls and last.status == Message.Status.COMPLETE
+    ):
+        # The model failed on the last question (maybe after calling tools): sending it again continues the chat.
+        return "unanswered"
     return "interrupted" if last.status == Message.Status.INTERRUPTED else "answered"
 
 
@@ -294,7 +326,11 @@ def chat_message_data(message: Message) -> dict:
         "status": message.status,
         "createdAt": epoch_ms(message.created_at),
     }
-    if message.role == Message.Role.ASSISTANT:
+    if message.role == Message.Role.ASSISTANT and message.tool_calls:
+        data["toolCalls"] = message.tool_calls
+    elif message.role == Message.Role.TOOL:
+        data.update(toolCallId=message.tool_call_id, name=message.tool_name)
+    elif message.role == Message.Role.ASSISTANT:
         data.update(_answer_parts(list(message.citations or []), message.followups or []))
     return data
 

@@ -4,9 +4,12 @@
 A character (agent) is a mind the key may use: the list goes through `minds_visible` and the chat resolves its
 agent with `mind_get`, so a group-only mind is left out of the list and refused in chat with TypingMind's exact
 403 body. The chat is stateless: the client sends the whole conversation; the last user message is the question
-and the earlier user and assistant text its history. Tool calls, tool results and image blocks are accepted and
-ignored (a mind runs no client tools and reads no images). The answer keeps its citations in an extension field
-on the message, as the OpenAI-compatible API does. Every turn is still recorded (channel `agent`), so chat logs
+and the earlier user and assistant text its history, with the tool steps earlier calls returned (assistant
+`tool_calls` and `tool` results, kept in pairs). Image blocks are accepted and ignored (a mind reads no images).
+The mind's enabled tools run server-side inside the turn (conversations/tool_loop.py) and one call returns
+several messages, as TypingMind documents: each assistant message with `tool_calls`, the `tool` results, then the
+final answer. The answer keeps its citations in an extension field on the message, as the OpenAI-compatible API
+does. Every turn is still recorded (channel `agent`), so chat logs
 and conversation counts include it.
 """
 
@@ -106,9 +109,32 @@ def _optional(message: dict, key: str, kind: type, where: str, what: str) -> Non
         raise _invalid(f"{where}.{key}", f"{key} is {what} or null.")
 
 
+def _tool_fields(message: dict) -> dict:
+    """What a history message keeps of its tool step: an assistant's well-formed calls, a result's call id."""
+    if message["role"] == "assistant" and message.get("tool_calls"):
+        calls = [
+            {
+                "id": call["id"],
+                "type": "function",
+                "function": {
+                    "name": str(call["function"].get("name") or ""),
+                    "arguments": str(call["function"].get("arguments") or "{}"),
+                },
+            }
+            for call in message["tool_calls"]
+            if isinstance(call, dict)
+            and isinstance(call.get("id"), str)
+            and isinstance(call.get("function"), dict)
+        ]
+        return {"tool_calls": calls} if calls else {}
+    if message["role"] == "tool" and message.get("tool_call_id"):
+        return {"tool_call_id": message["tool_call_id"]}
+    return {}
+
+
 def _message_text(message, index: int) -> tuple[str, str]:
     """(role, text) of one TypingMind message. Content is a string, null or a list of blocks; only text blocks
-    count. tool_calls, tool_call_id and name are checked for their types, then ignored."""
+    count. tool_calls, tool_call_id and name are checked for their types."""
     where = str(index)  # reported as messages.<index>… by the error envelope
     if not isinstance(message, dict) or message.get("role") not in ROLES:
         raise _invalid(where, f"Each message is an object with a role: one of {', '.join(ROLES)}.")
@@ -150,6 +176,7 @@ class AgentChatInputSerializer(serializers.Serializer):
 
     def validate_messages(self, messages: list) -> dict:
         turns = [_message_text(message, index) for index, message in enumerate(messages)]
+        steps = [_tool_fields(message) for message in messages]
         if sum(len(text) for _role, text in turns) > MAX_MESSAGES_TOTAL_CHARS:
             raise serializers.ValidationError(
                 f"The messages together are limited to {MAX_MESSAGES_TOTAL_CHARS} characters."
@@ -162,20 +189,32 @@ class AgentChatInputSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 f"The last user message is longer than {MAX_QUESTION_CHARS} characters."
             )
+        # conversations.prompts.history_messages keeps tool steps only in complete pairs.
         history = [
-            {"role": role, "content": text}
-            for role, text in turns[: asked[-1]]
-            if role in ("user", "assistant") and text.strip()
+            {"role": role, "content": text, **step}
+            for (role, text), step in zip(turns[: asked[-1]], steps, strict=False)
+            if step or (role in ("user", "assistant") and text.strip())
         ]
         return {"question": question, "history": history}
 
 
 class AgentMessageSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=["assistant"])
-    content = serializers.CharField()
+    role = serializers.ChoiceField(choices=["assistant", "tool"])
+    content = serializers.CharField(
+        allow_null=True, help_text="null on an assistant message that calls tools."
+    )
+    tool_calls = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        help_text="An assistant message that called tools: `[{id, type: function, function: {name, arguments}}]`.",
+    )
+    tool_call_id = serializers.CharField(required=False, help_text="A tool message: the call it answers.")
+    name = serializers.CharField(required=False, help_text="A tool message: the tool's name.")
     citations = serializers.ListField(
         child=serializers.DictField(),
-        help_text="Extension: the passages the answer cites as [n] (index, sourceId, sourceName, snippet, url…).",
+        required=False,
+        help_text="Extension, on the final answer: the passages it cites as [n] (index, sourceId, sourceName, "
+        "snippet, url…; a tool's result cited has sourceType `tool`, toolName and toolArguments).",
     )
 
 
@@ -196,9 +235,11 @@ class AgentChatApi(TypingMindApiView):
         description=(
             "Chat with an agent (a mind, by id or slug), statelessly: send the whole conversation, append the "
             "returned messages to continue. The last user message is the question, earlier user and assistant "
-            "text the history; tool messages, tool calls and image blocks are accepted and ignored. The answer "
-            "comes from the mind's knowledge with the configured LLM, or extractively when none is configured, "
-            "and keeps its citations on the message. 403 `{userMessage}` for a group-only agent the key's member "
+            "text and tool steps the history; image blocks are accepted and ignored. With an LLM configured the "
+            "mind calls its enabled tools server-side and the response holds several messages: each assistant "
+            "message with `tool_calls`, the `tool` results (`tool_call_id`, `name`), then the final answer. The "
+            "answer comes from the mind's knowledge with the configured LLM, or extractively when none is "
+            "configured, and keeps its citations on the message. 403 `{userMessage}` for a group-only agent the key's member "
             "is not allowed to use."
         ),
         parameters=[
@@ -228,6 +269,5 @@ class AgentChatApi(TypingMindApiView):
             history=turn["history"],
         )
         citations = [citation.as_json() for citation in result.citations]
-        return Response(
-            {"messages": [{"role": "assistant", "content": result.content, "citations": citations}]}
-        )
+        final = {"role": "assistant", "content": result.content, "citations": citations}
+        return Response({"messages": [*result.tool_messages, final]})
