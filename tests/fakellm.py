@@ -16,7 +16,7 @@ Tool calls: an answer (a scripted step, or what the callable returns) may be `to
     FakeLLM(script=[tool_call("search_knowledge", {"query": "lens"}), "Fresnel made it [2]."])
 
 `script` answers the chat requests (not the follow-up or rewrite prompts) step by step; once it is spent the last
-step repeats. A tool call scripted for a request that offers no `tools` is answered 400, as a real provider
+step repeats. A step may be a callable(request_json) like `answer`, or an int: that HTTP status (a failure). A tool call scripted for a request that offers no `tools` is answered 400, as a real provider
 refuses a call to a tool it was not given. Streamed tool calls come as OpenAI's deltas: the id and name first,
 then the arguments a few characters at a time, ending with finish_reason "tool_calls".
 """
@@ -102,6 +102,9 @@ class FakeLLM:
             error = {"error": {"message": "upstream failure", "type": "server_error", "code": None}}
             return self.fail_with, {"Content-Type": "application/json"}, json.dumps(error).encode()
         text = self._text_for(body)
+        if isinstance(text, int) and not isinstance(text, bool):  # a scripted failure: this HTTP status
+            error = {"error": {"message": "scripted failure", "type": "server_error", "code": None}}
+            return text, {"Content-Type": "application/json"}, json.dumps(error).encode()
         if isinstance(text, ToolCalls):
             if not body.get("tools"):
                 error = {"error": {"message": "no tools were offered", "type": "invalid_request_error"}}
