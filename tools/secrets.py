@@ -53,31 +53,31 @@ def headers_decrypt(ciphertext: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, details={"fields": {field: [message]}})
+
+
 def validate_headers(headers, *, field: str = "headers") -> dict[str, str]:
     """{name: value} as a client sent it, checked: token names, no line breaks in values, a bounded size. The
     messages name the offending header, never its value."""
     if not isinstance(headers, dict):
-        raise ValidationFailed(details={field: ["Must be an object of header names to values."]})
+        raise _invalid(field, "Must be an object of header names to values.")
     if len(headers) > MAX_HEADERS:
-        raise ValidationFailed(details={field: [f"At most {MAX_HEADERS} headers."]})
+        raise _invalid(field, f"At most {MAX_HEADERS} headers.")
     checked: dict[str, str] = {}
     for name, value in headers.items():
         if not isinstance(name, str) or not HEADER_NAME.match(name):
-            raise ValidationFailed(details={field: [f"{str(name)[:100]!r} is not a valid header name."]})
+            raise _invalid(field, f"{str(name)[:100]!r} is not a valid header name.")
         if name.lower() in RESERVED_HEADERS:
-            raise ValidationFailed(
-                details={field: [f"The header {name} is set by the client and cannot be set."]}
-            )
+            raise _invalid(field, f"The header {name} is set by the client and cannot be set.")
         if not isinstance(value, str):
-            raise ValidationFailed(details={field: [f"The value of {name} must be a string."]})
+            raise _invalid(field, f"The value of {name} must be a string.")
         if len(value) > MAX_VALUE_CHARS or any(c in value for c in "\r\n\0"):
-            raise ValidationFailed(
-                details={
-                    field: [f"The value of {name} must be one line of at most {MAX_VALUE_CHARS} characters."]
-                }
+            raise _invalid(
+                field, f"The value of {name} must be one line of at most {MAX_VALUE_CHARS} characters."
             )
         if any(existing.lower() == name.lower() for existing in checked):
-            raise ValidationFailed(details={field: [f"The header {name} is given twice."]})
+            raise _invalid(field, f"The header {name} is given twice.")
         checked[name] = value
     return checked
 

@@ -66,6 +66,8 @@ BODIES: dict[str, object] = {
     "typingmind_agent_chat": {"messages": [{"role": "user", "content": "Who built it?"}]},
     "typingmind_v2_groups_update": {"title": "Renamed"},
     "typingmind_v2_users_update": {"groups": []},
+    "tools_create": {"kind": "search_knowledge", "name": "matrix_tool"},
+    "tools_update": {"enabled": True},
 }
 
 COUNTED_MODELS = [
@@ -82,6 +84,7 @@ COUNTED_MODELS = [
     "knowledge.WebhookDelivery",
     "conversations.Conversation",
     "conversations.Message",
+    "tools.Tool",
 ]
 # Every column of these rows of the first workspace is compared before and after (stricter than `updated_at`,
 # which a queryset `.update()` would not touch).
@@ -96,6 +99,7 @@ SNAPSHOT_MODELS = [
     "knowledge.UploadedFile",
     "conversations.Conversation",
     "conversations.Message",
+    "tools.Tool",
 ]
 
 
@@ -162,6 +166,12 @@ class World:
             self.owner.post("/api/v1/members", {"email": "ann@example.com"}), "member"
         )
         self.group = self._created(self.owner.post("/api/v1/groups", {"title": "Staff"}), "group")
+        self.tool = self._created(
+            self.owner.post(
+                f"/api/v1/minds/{self.mind}/tools", {"kind": "search_knowledge", "enabled": True}
+            ),
+            "tool",
+        )
 
     @staticmethod
     def _created(response, key: str) -> str:
@@ -188,6 +198,7 @@ class World:
             "member_id": self.member,
             "user_id": self.member,
             "group_id": self.group,
+            "tool_id": self.tool,
         }
         assert parameter in values, f"{path}: no object for path parameter {{{parameter}}}; add one to World"
         return str(values[parameter])
