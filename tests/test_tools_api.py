@@ -265,3 +265,63 @@ def test_the_openapi_document_has_the_tools_routes_and_write_only_headers(client
     schemas = document["components"]["schemas"]
     assert "headers" in schemas["ToolInputRequest"]["properties"]
     assert "headers" not in schemas["Tool"]["properties"] and "secretHeaders" in schemas["Tool"]["properties"]
+
+
+@pytest.fixture
+def admin_client(client):
+    from django.contrib.auth.models import User
+
+    User.objects.create_superuser("admin", "admin@example.com", "pw-for-tests-only")
+    client.login(username="admin", password="pw-for-tests-only")
+    return client
+
+
+def admin_form(tool: dict, **overrides) -> dict:
+    form = {
+        "name": tool["name"],
+        "description": tool["description"],
+        "enabled": "on",
+        "parameters": json.dumps(tool["parameters"]),
+        "config": json.dumps(tool["config"]),
+        "secret_headers": "",
+    }
+    return {**form, **overrides}
+
+
+def test_the_admin_never_shows_a_secret_value_and_sets_them_write_only(api, mind, admin_client):
+    tool = create(api, mind, http_body())
+    page_url = f"/admin/tools/tool/{tool['id']}/change/"
+    page = admin_client.get(page_url)
+    assert page.status_code == 200 and "Authorization" in page.content.decode()
+    assert SECRET not in page.content.decode()
+    assert admin_client.get("/admin/tools/tool/").status_code == 200
+    saved = admin_client.post(
+        page_url, admin_form(tool, secret_headers=json.dumps({"X-Admin": "admin-secret-42"}))
+    )
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    row = Tool.objects.get(pk=tool["id"])
+    assert row.enabled is True
+    assert headers_decrypt(row.secret_headers_ciphertext) == {
+        "Authorization": f"Bearer {SECRET}",
+        "X-Admin": "admin-secret-42",
+    }
+    entry = AuditLog.objects.filter(entity="tool", entity_id=tool["id"], action="update").latest("id")
+    assert entry.actor_label == "admin:admin" and "admin-secret-42" not in json.dumps(entry.changes)
+    # A refused change is shown on the form, writes nothing, and does not render what was typed.
+    refused = admin_client.post(
+        page_url,
+        admin_form(
+            tool,
+            config=json.dumps({"urlTemplate": "http://169.254.169.254/{orderId}"}),
+            secret_headers=json.dumps({"X-Admin": "typed-secret-77"}),
+        ),
+    )
+    assert refused.status_code == 200 and "only public addresses" in refused.content.decode()
+    assert "typed-secret-77" not in refused.content.decode()
+    row.refresh_from_db()
+    assert row.config["urlTemplate"].startswith("https://api.example.com/")
+    assert headers_decrypt(row.secret_headers_ciphertext)["X-Admin"] == "admin-secret-42"
+    garbled = admin_client.post(page_url, admin_form(tool, secret_headers=f"Authorization: {SECRET}"))
+    assert garbled.status_code == 200 and SECRET not in garbled.content.decode()
+    deleted = admin_client.post(f"/admin/tools/tool/{tool['id']}/delete/", {"post": "yes"})
+    assert deleted.status_code == 302 and not Tool.objects.filter(pk=tool["id"]).exists()
