@@ -5,7 +5,7 @@ outcomes, SSRF refusal, secret headers never shown, and the native API."""
 import pytest
 
 from minds.models import Mind
-from tests.helpers import wait_for
+from tests.helpers import assert_error, wait_for
 from tests.mcpserver import McpTestServer, free_port
 from tools import mcp_client, mcp_sessions
 from tools.models import McpServer, Tool
@@ -211,3 +211,221 @@ def test_unreadable_secret_headers_are_an_error_outcome(loopback, mind, mcp_serv
     outcome = mcp_client.call_tool(make_tool(server, "echo"), {"text": "x"}, conversation_id="c", timeout=10)
     assert outcome.is_error is True and "set them again" in outcome.content
     assert mcp_server.requests == []
+
+
+# --- The native API -----------------------------------------------------------------------------------------
+
+
+def servers_url(mind) -> str:
+    return f"/api/v1/minds/{mind.id}/mcp-servers"
+
+
+def test_creating_a_server_lists_its_tools_disabled_and_never_shows_the_secret(
+    api, loopback, mind, mcp_server
+):
+    response = api.post(
+        servers_url(mind),
+        {"name": "remote", "url": mcp_server.url, "headers": {"Authorization": "Bearer mcp-s3cret"}},
+    )
+    assert response.status_code == 201, response.json()
+    assert "mcp-s3cret" not in response.content.decode()
+    created = response.json()["mcpServer"]
+    assert created["id"].startswith("mcp_") and created["mindId"] == mind.id
+    assert created["headerNames"] == ["Authorization"] and created["listedAt"] and created["enabled"] is True
+    tools = {t["remoteName"]: t for t in created["tools"]}
+    assert {"echo", "add", "fail", "slow", "big", "whoami"} <= set(tools)
+    assert tools["add"]["name"] == "remote__add" and tools["add"]["enabled"] is False
+    assert tools["add"]["parameters"]["required"] == ["a", "b"]
+    row = Tool.objects.get(id=tools["add"]["id"])
+    assert (row.kind, row.config, row.mcp_server_id) == ("mcp", {"remoteName": "add"}, created["id"])
+    # The stored headers are encrypted, the listing sent them.
+    server = McpServer.objects.get(id=created["id"])
+    assert "mcp-s3cret" not in server.secret_headers_ciphertext
+    assert any(r.headers.get("authorization") == "Bearer mcp-s3cret" for r in mcp_server.requests)
+    # Read back: the same, still without the value; the audit log has names only.
+    detail = api.get(f"{servers_url(mind)}/{created['id']}")
+    assert detail.status_code == 200 and "mcp-s3cret" not in detail.content.decode()
+    listed = api.get(servers_url(mind)).json()["mcpServers"]
+    assert [s["id"] for s in listed] == [created["id"]]
+    from accounts.models import AuditLog
+
+    entry = AuditLog.objects.get(entity="mcp_server", action="create")
+    assert "mcp-s3cret" not in str(entry.changes) and entry.changes["headerNames"] == ["Authorization"]
+
+
+def test_a_server_that_cannot_be_listed_is_not_saved(api, loopback, mind):
+    down = api.post(servers_url(mind), {"name": "down", "url": f"http://127.0.0.1:{free_port()}/mcp"})
+    body = assert_error(down, 422, "mcp_unreachable")
+    assert "127.0.0.1" not in body["message"] or "could not be reached" in body["message"]
+    assert not McpServer.objects.exists() and not Tool.objects.exists()
+
+
+def test_a_url_that_answers_but_is_no_mcp_server_is_a_protocol_error(api, loopback, mind):
+    from tests.fakesite import FakeSite
+
+    with FakeSite() as site:
+        site.route("/mcp", b"<html>hello</html>", content_type="text/html")
+        response = api.post(servers_url(mind), {"name": "web", "url": site.url("/mcp")})
+    assert response.status_code == 422, response.json()
+    assert response.json()["code"] in ("mcp_protocol_error", "mcp_unreachable")
+    assert not McpServer.objects.exists()
+
+
+def test_private_addresses_are_refused_on_create(api, settings, mind, mcp_server):
+    settings.SSRF_ALLOW_LOOPBACK = False
+    for url in (mcp_server.url, "http://10.1.2.3/mcp", "http://[::1]:8080/mcp", "file:///etc/passwd"):
+        assert_error(api.post(servers_url(mind), {"name": "x", "url": url}), 400, "url_not_allowed")
+    assert mcp_server.requests == [] and not McpServer.objects.exists()
+
+
+def test_create_validation(api, loopback, mind, mcp_server):
+    assert_error(
+        api.post(servers_url(mind), {"name": "bad name!", "url": mcp_server.url}), 400, "validation_error"
+    )
+    assert_error(
+        api.post(servers_url(mind), {"name": "h", "url": mcp_server.url, "headers": {"Host": "evil"}}),
+        400,
+        "validation_error",
+    )
+    assert api.post(servers_url(mind), {"name": "same", "url": mcp_server.url}).status_code == 201
+    assert_error(api.post(servers_url(mind), {"name": "same", "url": mcp_server.url}), 409, "conflict")
+
+
+def test_switching_tools_on_and_changing_headers(api, loopback, mind, mcp_server):
+    created = api.post(servers_url(mind), {"name": "remote", "url": mcp_server.url}).json()["mcpServer"]
+    echo = next(t for t in created["tools"] if t["remoteName"] == "echo")
+    url = f"{servers_url(mind)}/{created['id']}"
+    switched = api.patch(url, {"tools": [{"id": echo["id"], "enabled": True}]})
+    assert switched.status_code == 200, switched.json()
+    assert next(t for t in switched.json()["mcpServer"]["tools"] if t["id"] == echo["id"])["enabled"] is True
+    other = Tool.objects.create(workspace=mind.workspace, mind=mind, kind="http", name="elsewhere")
+    assert_error(api.patch(url, {"tools": [{"id": other.id, "enabled": True}]}), 400, "validation_error")
+
+    changed = api.patch(url, {"headers": {"X-Api-Key": "k-123"}, "name": "renamed"})
+    assert changed.status_code == 200, changed.json()
+    server = changed.json()["mcpServer"]
+    assert server["headerNames"] == ["X-Api-Key"] and "k-123" not in changed.content.decode()
+    assert all(t["name"].startswith("renamed__") for t in server["tools"])
+    # The switch survived the re-listing.
+    assert next(t for t in server["tools"] if t["id"] == echo["id"])["enabled"] is True
+
+    # A new URL that cannot be listed is refused and nothing changes.
+    refused = api.patch(url, {"url": f"http://127.0.0.1:{free_port()}/mcp", "name": "again"})
+    assert_error(refused, 422, "mcp_unreachable")
+    assert McpServer.objects.get(id=created["id"]).name == "renamed"
+
+    # The tool is callable through the runtime the chat uses.
+    from knowledge.search import KnowledgeScope
+    from tools.runtime import toolbox_for
+
+    toolbox = toolbox_for(mind, conversation_id="conv_api", scope=KnowledgeScope.of_mind(mind), public=False)
+    assert [spec.name for spec in toolbox.specs if spec.kind == "mcp"] == ["renamed__echo"]
+    outcome = toolbox.call("renamed__echo", '{"text": "through the toolbox"}', timeout=20)
+    assert (outcome.content, outcome.is_error) == ("echo: through the toolbox", False)
+    assert any(r.headers.get("x-api-key") == "k-123" for r in mcp_server.requests)
+
+
+def test_refresh_adds_removes_and_updates_tools(api, loopback, mind, mcp_server):
+    created = api.post(servers_url(mind), {"name": "remote", "url": mcp_server.url}).json()["mcpServer"]
+    url = f"{servers_url(mind)}/{created['id']}"
+    add = next(t for t in created["tools"] if t["remoteName"] == "add")
+    api.patch(url, {"tools": [{"id": add["id"], "enabled": True}]})
+
+    def multiply(a: int, b: int, c: int = 1) -> int:
+        return a * b * c
+
+    def add_three(a: int, b: int, c: int) -> int:
+        return a + b + c
+
+    mcp_server.mcp.add_tool(multiply, description="Multiply.")
+    mcp_server.mcp.remove_tool("big")
+    mcp_server.mcp.remove_tool("add")
+    mcp_server.mcp.add_tool(add_three, name="add", description="Add three integers.")
+
+    refreshed = api.post(f"{url}/refresh")
+    assert refreshed.status_code == 200, refreshed.json()
+    changes = refreshed.json()["changes"]
+    assert changes == {"added": ["multiply"], "updated": ["add"], "removed": ["big"]}
+    tools = {t["remoteName"]: t for t in refreshed.json()["mcpServer"]["tools"]}
+    assert "big" not in tools and tools["multiply"]["enabled"] is False
+    assert tools["add"]["id"] == add["id"] and tools["add"]["enabled"] is True  # kept its switch
+    assert tools["add"]["parameters"]["required"] == ["a", "b", "c"]
+    assert tools["add"]["description"] == "Add three integers."
+
+    mcp_server.stop()
+    failed = api.post(f"{url}/refresh")
+    assert_error(failed, 422, "mcp_unreachable")
+    server = api.get(url).json()["mcpServer"]
+    assert server["lastError"] and len(server["tools"]) == len(tools)
+
+
+def test_deleting_a_server_deletes_its_tools(api, loopback, mind, mcp_server):
+    created = api.post(servers_url(mind), {"name": "remote", "url": mcp_server.url}).json()["mcpServer"]
+    response = api.delete(f"{servers_url(mind)}/{created['id']}")
+    assert response.status_code == 200 and response.json() == {
+        "status": "success",
+        "deleted": True,
+        "id": created["id"],
+    }
+    assert not Tool.objects.filter(mcp_server_id=created["id"]).exists()
+    assert_error(api.get(f"{servers_url(mind)}/{created['id']}"), 404, "not_found")
+
+
+def test_scopes_and_other_workspaces(api, other_api, loopback, workspace, mind, mcp_server):
+    from tests.helpers import KeyedClient, make_key
+
+    created = api.post(servers_url(mind), {"name": "remote", "url": mcp_server.url}).json()["mcpServer"]
+    reader = KeyedClient(make_key(workspace, scopes=["minds:read"]))
+    assert reader.get(servers_url(mind)).status_code == 200
+    assert_error(
+        reader.post(servers_url(mind), {"name": "r2", "url": mcp_server.url}), 403, "insufficient_scope"
+    )
+    assert_error(reader.post(f"{servers_url(mind)}/{created['id']}/refresh"), 403, "insufficient_scope")
+    assert_error(reader.delete(f"{servers_url(mind)}/{created['id']}"), 403, "insufficient_scope")
+    assert_error(other_api.get(f"{servers_url(mind)}/{created['id']}"), 404, "not_found")
+    # A server id of another mind of the same workspace is not found under this mind.
+    second = Mind.objects.create(workspace=workspace, name="Second", slug="second-mcp")
+    assert_error(api.get(f"{servers_url(second)}/{created['id']}"), 404, "not_found")
+
+
+def test_long_names_are_cut_to_64_and_made_unique(loopback, mind, mcp_server):
+    from tools import mcp_services
+
+    def first(x: int) -> int:
+        return x
+
+    long = "a_very_long_tool_name_that_goes_on_and_on_beyond_any_reasonable_length"
+    mcp_server.mcp.add_tool(first, name=long + "_one", description="One.")
+    mcp_server.mcp.add_tool(first, name=long + "_two", description="Two.")
+    mcp_server.mcp.add_tool(first, name="dotted.name/with spaces", description="Odd characters.")
+    server = mcp_services.mcp_server_create(
+        mind=mind, changes=mcp_services.McpServerChanges(name="s" * 40, url=mcp_server.url)
+    )
+    names = {t.config["remoteName"]: t.name for t in server.tools.all()}
+    import re
+
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", n) for n in names.values()), names
+    assert names[long + "_one"] != names[long + "_two"]
+    assert len(names[long + "_one"]) == 64 and len(names[long + "_two"]) == 64
+    assert names["dotted.name/with spaces"] == ("s" * 40 + "__dotted_name_with_spaces")[:64]
+
+
+def test_a_chat_turn_calls_an_mcp_tool(api, loopback, settings, mind, mcp_server):
+    """End to end: the model (FakeLLM) calls the MCP tool, the real server answers, the answer uses it."""
+    from tests.fakellm import FakeLLM, tool_call
+
+    created = api.post(servers_url(mind), {"name": "remote", "url": mcp_server.url}).json()["mcpServer"]
+    echo = next(t for t in created["tools"] if t["remoteName"] == "echo")
+    api.patch(f"{servers_url(mind)}/{created['id']}", {"tools": [{"id": echo["id"], "enabled": True}]})
+    with FakeLLM(
+        script=[tool_call("remote__echo", {"text": "from the model"}), "The server said so."]
+    ) as fake:
+        settings.OPENAI_BASE_URL = fake.base_url
+        settings.OPENAI_API_KEY = "test"
+        response = api.post(f"/api/v1/minds/{mind.id}/chat", {"message": "Use the echo tool"})
+        assert response.status_code == 200, response.json()
+        tool_messages = [
+            m for body in fake.requests for m in body.get("messages", []) if m.get("role") == "tool"
+        ]
+    assert any("echo: from the model" in str(m.get("content")) for m in tool_messages), tool_messages
+    assert any("tools/call" in r.body.decode() for r in mcp_server.requests)

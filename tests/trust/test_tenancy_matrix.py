@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 import pytest
 from django.apps import apps
 from django.db import transaction
+from django.test import override_settings
 from django.urls import resolve
 from django.utils import timezone
 
@@ -37,6 +38,10 @@ from knowledge.source_states import source_claim
 from minds.models import Mind
 from tests.corpus_minds import ready_source
 from tests.helpers import KeyedClient, assert_error, make_key, make_workspace
+from tests.mcpserver import McpTestServer
+
+# A real MCP server (the SDK's) for the routes of a mind's MCP servers: started once, on first use by a World.
+MCP_SERVER = McpTestServer()
 
 pytestmark = pytest.mark.django_db
 
@@ -68,6 +73,9 @@ BODIES: dict[str, object] = {
     "typingmind_v2_users_update": {"groups": []},
     "tools_create": {"kind": "search_knowledge", "name": "matrix_tool"},
     "tools_update": {"enabled": True},
+    "mcp_servers_create": {"name": "second", "url": MCP_SERVER.url},
+    "mcp_servers_update": {"enabled": True},
+    "context_endpoint_set": {"urlTemplate": MCP_SERVER.url + "/context?c={conversationId}"},
 }
 
 COUNTED_MODELS = [
@@ -166,6 +174,15 @@ class World:
             self.owner.post("/api/v1/members", {"email": "ann@example.com"}), "member"
         )
         self.group = self._created(self.owner.post("/api/v1/groups", {"title": "Staff"}), "group")
+        if MCP_SERVER._thread is None:
+            MCP_SERVER.start()
+        with override_settings(SSRF_ALLOW_LOOPBACK=True):  # the MCP server listens on 127.0.0.1
+            self.mcp_server = self._created(
+                self.owner.post(
+                    f"/api/v1/minds/{self.mind}/mcp-servers", {"name": "remote", "url": MCP_SERVER.url}
+                ),
+                "mcpServer",
+            )
         self.tool = self._created(
             self.owner.post(
                 f"/api/v1/minds/{self.mind}/tools", {"kind": "search_knowledge", "enabled": True}
@@ -199,6 +216,7 @@ class World:
             "user_id": self.member,
             "group_id": self.group,
             "tool_id": self.tool,
+            "server_id": self.mcp_server,
         }
         assert parameter in values, f"{path}: no object for path parameter {{{parameter}}}; add one to World"
         return str(values[parameter])
@@ -274,7 +292,9 @@ def snapshot(workspace) -> dict[str, list[dict]]:
 
 
 @pytest.fixture
-def world():
+def world(settings):
+    # The owner's MCP server routes reach the local MCP server (MCP_SERVER).
+    settings.SSRF_ALLOW_LOOPBACK = True
     return World()
 
 
