@@ -93,6 +93,11 @@ bench-resync: install
 bench-rerank: install
 	$(PY) bench/rerank_quality.py --write docs/bench/rerank.md
 
+# The tool machinery's overhead per chat turn (instant fake LLM and instant HTTP tool): target <= 10 ms.
+.PHONY: bench-tools
+bench-tools: install
+	$(PY) bench/tool_overhead.py --write docs/bench/tools.md
+
 clean-data:
 	-$(PY) scripts/devdb.py stop
 	-$(PY) scripts/devredis.py stop

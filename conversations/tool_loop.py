@@ -2,8 +2,8 @@
 
 Each round asks the model with the turn's tools offered (the mind's own, from `tools.runtime.toolbox_for`, and the
 ones an OpenAI-compatible client passed). A round that calls the mind's tools has them run here, in order, each
-call and result saved on the conversation as it happens (an assistant message with `tool_calls`, then one `tool`
-message per call, each taking the next step of the turn) and reported as `ToolCalled` / `ToolReturned` events.
+call and result reported as `ToolCalled` / `ToolReturned` events and saved on the conversation when the round ends
+(an assistant message with `tool_calls`, then one `tool` message per call, each taking the next step of the turn).
 A round that calls one of the client's tools ends the turn: the client runs it (OpenAI `finish_reason:
 "tool_calls"`). A round without calls is the answer, streamed as it comes.
 
@@ -18,7 +18,6 @@ ones and any other result is one citable passage, so the answer's [n] markers st
 actually retrieved.
 """
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -73,9 +72,10 @@ class TurnRecorder:
     model: str
     step: int = 0
 
-    def save(self, **fields) -> Message:
+    def build(self, **fields) -> Message:
+        """The next message, not saved yet (its id is known at once)."""
         self.step += 1
-        return Message.objects.create(
+        return Message(
             conversation_id=self.question.conversation_id,
             turn=self.question.turn,
             reply_to=self.question,
@@ -83,6 +83,16 @@ class TurnRecorder:
             model=self.model,
             **fields,
         )
+
+    def save(self, **fields) -> Message:
+        message = self.build(**fields)
+        message.save(force_insert=True)
+        return message
+
+    @staticmethod
+    def save_all(messages: list[Message]) -> None:
+        if messages:
+            Message.objects.bulk_create(messages)
 
 
 @dataclass
@@ -223,38 +233,45 @@ def _run_calls(
     sources: list[Source],
     recorder: TurnRecorder,
 ) -> Iterator[ToolCalled | ToolReturned]:
+    """The round's calls in order. The assistant's message and the results are saved together when the round
+    ends (one insert), or with what was done when the turn stops early (a client gone: GeneratorExit)."""
     openai_calls = [call.as_openai() for call in calls]
-    asked = recorder.save(role=Message.Role.ASSISTANT, content="", tool_calls=openai_calls)
+    asked = recorder.build(role=Message.Role.ASSISTANT, content="", tool_calls=openai_calls)
+    done = [asked]
     step = {"role": "assistant", "content": None, "tool_calls": openai_calls}
     messages.append(step)
     session.exchange.append(step)
-    for call in calls:
-        yield ToolCalled(call_id=call.id, name=call.name, arguments=call.arguments, message_id=asked.id)
-        outcome = session.run(call)
-        content, citations = model_view(session, call, outcome, sources)
-        saved = recorder.save(
-            role=Message.Role.TOOL,
-            tool_call_id=call.id[:64],
-            tool_name=call.name[:64],
-            content=content,
-            citations=[c.as_json() for c in citations],
-            status=Message.Status.ERROR if outcome.is_error else Message.Status.COMPLETE,
-            error_code="tool_error" if outcome.is_error else "",
-            latency_ms=outcome.duration_ms,
-        )
-        messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
-        session.exchange.append(
-            {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": content}
-        )
-        yield ToolReturned(
-            call_id=call.id,
-            name=call.name,
-            content=content,
-            is_error=outcome.is_error,
-            duration_ms=outcome.duration_ms,
-            message_id=saved.id,
-            citations=tuple(citations),
-        )
+    try:
+        for call in calls:
+            yield ToolCalled(call_id=call.id, name=call.name, arguments=call.arguments, message_id=asked.id)
+            outcome = session.run(call)
+            content, citations = model_view(session, call, outcome, sources)
+            result = recorder.build(
+                role=Message.Role.TOOL,
+                tool_call_id=call.id[:64],
+                tool_name=call.name[:64],
+                content=content,
+                citations=[c.as_json() for c in citations],
+                status=Message.Status.ERROR if outcome.is_error else Message.Status.COMPLETE,
+                error_code="tool_error" if outcome.is_error else "",
+                latency_ms=outcome.duration_ms,
+            )
+            done.append(result)
+            messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
+            session.exchange.append(
+                {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": content}
+            )
+            yield ToolReturned(
+                call_id=call.id,
+                name=call.name,
+                content=content,
+                is_error=outcome.is_error,
+                duration_ms=outcome.duration_ms,
+                message_id=result.id,
+                citations=tuple(citations),
+            )
+    finally:
+        recorder.save_all(done)
 
 
 def model_view(
@@ -285,11 +302,3 @@ def model_view(
     )
     sources.append(citation)
     return tool_result_element(number, call.name, outcome.content), [citation]
-
-
-def parse_arguments(arguments: str) -> dict:
-    try:
-        value = json.loads(arguments or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
