@@ -7,7 +7,7 @@ days, the last 30 days by default; an invalid range is reported on the page and 
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -81,6 +81,8 @@ class MindInsightsAdmin(admin.ModelAdmin):
         return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method != "GET":  # a page to read: there is no form to post
+            return HttpResponseNotAllowed(["GET"])
         mind = self._mind(request, object_id)
         period, problems = _period(DateRangeQuerySerializer, request.GET)
         insights = selectors.mind_insights(mind=mind, period=period)
