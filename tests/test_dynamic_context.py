@@ -178,16 +178,16 @@ def test_the_api_sets_reads_and_deletes_the_endpoint(api, loopback, mind, site):
     )
     assert response.status_code == 200, response.json()
     shown = response.json()["contextEndpoint"]
-    assert shown["urlTemplate"] == template and shown["headerNames"] == ["Authorization"]
+    assert shown["urlTemplate"] == template and shown["secretHeaders"] == ["Authorization"]
     assert (shown["cacheSeconds"], shown["timeoutSeconds"], shown["enabled"]) == (60, 3.0, True)
     assert "ctx-s3cret" not in response.content.decode()
     assert "ctx-s3cret" not in api.get(endpoint_url(mind)).content.decode()
-    # A PUT without headers keeps the stored ones; {} removes them.
+    # A PUT without headers keeps the stored ones; {name: null} removes one.
     kept = api.put(endpoint_url(mind), {"urlTemplate": template, "timeoutSeconds": 2})
-    assert kept.json()["contextEndpoint"]["headerNames"] == ["Authorization"]
+    assert kept.json()["contextEndpoint"]["secretHeaders"] == ["Authorization"]
     assert context(mind) and site.requests[-1].headers["authorization"] == "Bearer ctx-s3cret"
-    removed = api.put(endpoint_url(mind), {"urlTemplate": template, "headers": {}})
-    assert removed.json()["contextEndpoint"]["headerNames"] == []
+    removed = api.put(endpoint_url(mind), {"urlTemplate": template, "headers": {"authorization": None}})
+    assert removed.json()["contextEndpoint"]["secretHeaders"] == []
     from accounts.models import AuditLog
 
     assert AuditLog.objects.filter(entity="context_endpoint").count() == 3

@@ -231,7 +231,9 @@ def test_creating_a_server_lists_its_tools_disabled_and_never_shows_the_secret(
     assert "mcp-s3cret" not in response.content.decode()
     created = response.json()["mcpServer"]
     assert created["id"].startswith("mcp_") and created["mindId"] == mind.id
-    assert created["headerNames"] == ["Authorization"] and created["listedAt"] and created["enabled"] is True
+    assert (
+        created["secretHeaders"] == ["Authorization"] and created["listedAt"] and created["enabled"] is True
+    )
     tools = {t["remoteName"]: t for t in created["tools"]}
     assert {"echo", "add", "fail", "slow", "big", "whoami"} <= set(tools)
     assert tools["add"]["name"] == "remote__add" and tools["add"]["enabled"] is False
@@ -250,7 +252,7 @@ def test_creating_a_server_lists_its_tools_disabled_and_never_shows_the_secret(
     from accounts.models import AuditLog
 
     entry = AuditLog.objects.get(entity="mcp_server", action="create")
-    assert "mcp-s3cret" not in str(entry.changes) and entry.changes["headerNames"] == ["Authorization"]
+    assert "mcp-s3cret" not in str(entry.changes) and entry.changes["secretHeaders"] == ["Authorization"]
 
 
 def test_a_server_that_cannot_be_listed_is_not_saved(api, loopback, mind):
@@ -304,10 +306,18 @@ def test_switching_tools_on_and_changing_headers(api, loopback, mind, mcp_server
     changed = api.patch(url, {"headers": {"X-Api-Key": "k-123"}, "name": "renamed"})
     assert changed.status_code == 200, changed.json()
     server = changed.json()["mcpServer"]
-    assert server["headerNames"] == ["X-Api-Key"] and "k-123" not in changed.content.decode()
+    assert server["secretHeaders"] == ["X-Api-Key"] and "k-123" not in changed.content.decode()
     assert all(t["name"].startswith("renamed__") for t in server["tools"])
     # The switch survived the re-listing.
     assert next(t for t in server["tools"] if t["id"] == echo["id"])["enabled"] is True
+
+    # A server fetched, edited and sent back is accepted; a header sent as null is removed.
+    fetched = api.get(url).json()["mcpServer"]
+    round_trip = api.patch(url, {**fetched, "enabled": False})
+    assert round_trip.status_code == 200, round_trip.json()
+    assert round_trip.json()["mcpServer"]["enabled"] is False
+    cleared = api.patch(url, {"headers": {"x-api-key": None, "X-Other": "o-1"}, "enabled": True})
+    assert cleared.json()["mcpServer"]["secretHeaders"] == ["X-Other"]
 
     # A new URL that cannot be listed is refused and nothing changes.
     refused = api.patch(url, {"url": f"http://127.0.0.1:{free_port()}/mcp", "name": "again"})
@@ -322,7 +332,8 @@ def test_switching_tools_on_and_changing_headers(api, loopback, mind, mcp_server
     assert [spec.name for spec in toolbox.specs if spec.kind == "mcp"] == ["renamed__echo"]
     outcome = toolbox.call("renamed__echo", '{"text": "through the toolbox"}', timeout=20)
     assert (outcome.content, outcome.is_error) == ("echo: through the toolbox", False)
-    assert any(r.headers.get("x-api-key") == "k-123" for r in mcp_server.requests)
+    assert any(r.headers.get("x-other") == "o-1" for r in mcp_server.requests)
+    assert any(r.headers.get("x-api-key") == "k-123" for r in mcp_server.requests)  # sent while it was set
 
 
 def test_refresh_adds_removes_and_updates_tools(api, loopback, mind, mcp_server):

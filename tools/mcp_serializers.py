@@ -7,8 +7,9 @@ from tools.models import ContextEndpoint, McpServer
 
 HEADERS_HELP = (
     "Secret headers sent with every request, as {name: value} (e.g. Authorization). Write-only: stored encrypted "
-    "and never returned; responses list `headerNames` only. `{}` removes them all."
+    "and never returned; responses list their names in `secretHeaders`."
 )
+MERGE_HELP = " Merged: {name: value} sets one, {name: null} removes one, the others are kept."
 
 
 class McpToolSerializer(serializers.Serializer):
@@ -29,7 +30,9 @@ class McpServerSerializer(serializers.Serializer):
     name = serializers.CharField()
     url = serializers.CharField()
     enabled = serializers.BooleanField()
-    headerNames = serializers.ListField(child=serializers.CharField())
+    secretHeaders = serializers.ListField(
+        child=serializers.CharField(), help_text="Names of the secret headers."
+    )
     listedAt = serializers.DateTimeField(allow_null=True)
     lastError = serializers.CharField(help_text="Why the last refresh failed; empty when it did not.")
     tools = McpToolSerializer(many=True)
@@ -56,7 +59,7 @@ def mcp_server_data(server: McpServer) -> dict:
         "name": server.name,
         "url": server.url,
         "enabled": server.enabled,
-        "headerNames": list(server.secret_header_names or []),
+        "secretHeaders": list(server.secret_header_names or []),
         "listedAt": iso(server.listed_at),
         "lastError": server.last_error,
         "tools": [mcp_tool_data(t) for t in server.tools.all().order_by("created_at", "id")],
@@ -65,9 +68,21 @@ def mcp_server_data(server: McpServer) -> dict:
     }
 
 
-class ToolSwitchSerializer(StrictSerializer):
+class ToolSwitchSerializer(serializers.Serializer):
+    """{id, enabled}; the other fields of a tool as a GET shows it are ignored, so a server fetched, edited and sent
+    back is accepted."""
+
     id = serializers.CharField()
     enabled = serializers.BooleanField()
+
+
+def _headers_field(help_text: str, *, nullable: bool) -> serializers.DictField:
+    return serializers.DictField(
+        child=serializers.CharField(allow_blank=True, allow_null=nullable, trim_whitespace=False),
+        required=False,
+        write_only=True,
+        help_text=help_text,
+    )
 
 
 class McpServerCreateSerializer(StrictSerializer):
@@ -77,9 +92,7 @@ class McpServerCreateSerializer(StrictSerializer):
     url = serializers.CharField(
         max_length=2000, help_text="The server's streamable HTTP endpoint (http or https)."
     )
-    headers = serializers.DictField(
-        child=serializers.CharField(allow_blank=True), required=False, help_text=HEADERS_HELP
-    )
+    headers = _headers_field(HEADERS_HELP, nullable=False)
     enabled = serializers.BooleanField(required=False, default=True)
 
 
@@ -90,11 +103,19 @@ class McpServerUpdateSerializer(StrictSerializer):
         required=False,
         help_text="A new URL is listed again; refused, unchanged, if unreachable.",
     )
-    headers = serializers.DictField(
-        child=serializers.CharField(allow_blank=True), required=False, help_text=HEADERS_HELP
-    )
+    headers = _headers_field(HEADERS_HELP + MERGE_HELP + " Listed again with the new headers.", nullable=True)
     enabled = serializers.BooleanField(required=False)
     tools = ToolSwitchSerializer(many=True, required=False, help_text="Switch this server's tools on or off.")
+    # What a GET shows and a PATCH ignores.
+    id = serializers.CharField(required=False, help_text="Read-only: ignored.")
+    mindId = serializers.CharField(required=False, help_text="Read-only: ignored.")
+    secretHeaders = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Read-only: ignored."
+    )
+    listedAt = serializers.CharField(required=False, allow_null=True, help_text="Read-only: ignored.")
+    lastError = serializers.CharField(required=False, allow_blank=True, help_text="Read-only: ignored.")
+    createdAt = serializers.CharField(required=False, help_text="Read-only: ignored.")
+    updatedAt = serializers.CharField(required=False, help_text="Read-only: ignored.")
 
 
 class McpRefreshSerializer(serializers.Serializer):
@@ -105,7 +126,9 @@ class McpRefreshSerializer(serializers.Serializer):
 
 class ContextEndpointSerializer(serializers.Serializer):
     urlTemplate = serializers.CharField()
-    headerNames = serializers.ListField(child=serializers.CharField())
+    secretHeaders = serializers.ListField(
+        child=serializers.CharField(), help_text="Names of the secret headers."
+    )
     cacheSeconds = serializers.IntegerField()
     timeoutSeconds = serializers.FloatField()
     enabled = serializers.BooleanField()
@@ -118,7 +141,7 @@ def context_endpoint_data(endpoint: ContextEndpoint | None) -> dict | None:
         return None
     return {
         "urlTemplate": endpoint.url_template,
-        "headerNames": list(endpoint.secret_header_names or []),
+        "secretHeaders": list(endpoint.secret_header_names or []),
         "cacheSeconds": endpoint.cache_seconds,
         "timeoutSeconds": endpoint.timeout_seconds,
         "enabled": endpoint.enabled,
@@ -135,13 +158,15 @@ class ContextEndpointInputSerializer(StrictSerializer):
             "in its path and query (each URL-encoded when filled in)."
         ),
     )
-    headers = serializers.DictField(
-        child=serializers.CharField(allow_blank=True),
-        required=False,
-        help_text=HEADERS_HELP + " Omitted: the stored headers are kept.",
-    )
+    headers = _headers_field(HEADERS_HELP + MERGE_HELP, nullable=True)
     cacheSeconds = serializers.IntegerField(
         min_value=0, max_value=86400, required=False, help_text="How long one conversation reuses an answer."
     )
     timeoutSeconds = serializers.FloatField(min_value=0.5, max_value=10, required=False)
     enabled = serializers.BooleanField(required=False)
+    # What a GET shows and a PUT ignores.
+    secretHeaders = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Read-only: ignored."
+    )
+    createdAt = serializers.CharField(required=False, help_text="Read-only: ignored.")
+    updatedAt = serializers.CharField(required=False, help_text="Read-only: ignored.")

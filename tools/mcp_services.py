@@ -25,7 +25,7 @@ from minds.models import Mind
 from tools import mcp_client
 from tools.mcp_sessions import McpError
 from tools.models import ContextEndpoint, McpServer, Tool
-from tools.secrets import secret_headers_set, validate_headers
+from tools.secrets import SecretsUnreadable, headers_decrypt, secret_headers_set, validate_headers
 
 MAX_SERVERS_PER_MIND = 10
 MAX_DESCRIPTION_CHARS = 4000
@@ -53,14 +53,29 @@ def _unavailable(error: McpError) -> ApplicationError:
 
 @dataclass
 class McpServerChanges:
-    """What a create or an update sets; None means "not given" (headers: {} removes them all)."""
+    """What a create or an update sets; None means "not given"."""
 
     name: str | None = None
     url: str | None = None
+    # Create: the secret headers. Update: merged ({name: value} sets, {name: None} removes, others kept).
     headers: dict | None = None
     enabled: bool | None = None
     # [{id, enabled}] for this server's tools.
     tools: list[dict] = field(default_factory=list)
+
+
+def secret_headers_merge(row, changes: dict) -> None:
+    """Sets the headers given with a value, removes those given as None, keeps the others (whose values cannot be
+    read back by the client). Names compare without case."""
+    try:
+        current = headers_decrypt(row.secret_headers_ciphertext)
+    except SecretsUnreadable:
+        current = {}  # unreadable: what is sent now replaces it
+    given = validate_headers({k: v for k, v in changes.items() if v is not None}, field="headers")
+    touched = {name.lower() for name in changes}
+    merged = {name: value for name, value in current.items() if name.lower() not in touched}
+    merged.update(given)
+    secret_headers_set(row, validate_headers(merged, field="headers"))
 
 
 def _check_name(name: str) -> str:
@@ -190,7 +205,7 @@ def mcp_server_create(*, mind: Mind, changes: McpServerChanges) -> McpServer:
             _audit(
                 server,
                 "create",
-                {"name": name, "url": url, "headerNames": server.secret_header_names, "tools": len(listed)},
+                {"name": name, "url": url, "secretHeaders": server.secret_header_names, "tools": len(listed)},
             )
     except IntegrityError as exc:
         raise Conflict(
@@ -210,8 +225,8 @@ def mcp_server_update(*, server: McpServer, changes: McpServerChanges) -> McpSer
     if changes.url is not None and changes.url.strip() != server.url:
         server.url = _check_url(changes.url)
         relist = True
-    if changes.headers is not None:
-        secret_headers_set(server, validate_headers(changes.headers, field="headers"))
+    if changes.headers:
+        secret_headers_merge(server, changes.headers)
         relist = True
     if changes.enabled is not None:
         server.enabled = bool(changes.enabled)
@@ -232,7 +247,7 @@ def mcp_server_update(*, server: McpServer, changes: McpServerChanges) -> McpSer
             )
         after = {"name": server.name, "url": server.url, "enabled": server.enabled}
         diff = {k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]}
-        if changes.headers is not None:
+        if changes.headers:
             diff["headerNames"] = server.secret_header_names  # names only: values are never logged
         if switches:
             diff["toolsEnabled"] = {tool_id: enabled for tool_id, enabled in switches.items()}
@@ -295,7 +310,7 @@ def mcp_server_delete(*, server: McpServer) -> str:
 @dataclass
 class ContextEndpointChanges:
     url_template: str
-    headers: dict | None = None  # None keeps the stored ones; {} removes them
+    headers: dict | None = None  # merged: {name: value} sets, {name: None} removes, the others are kept
     cache_seconds: int | None = None
     timeout_seconds: float | None = None
     enabled: bool | None = None
@@ -329,8 +344,8 @@ def context_endpoint_set(*, mind: Mind, changes: ContextEndpointChanges) -> Cont
     if endpoint is None:
         endpoint = ContextEndpoint(mind=mind, workspace_id=mind.workspace_id)
     endpoint.url_template = template
-    if changes.headers is not None:
-        secret_headers_set(endpoint, validate_headers(changes.headers, field="headers"))
+    if changes.headers:
+        secret_headers_merge(endpoint, changes.headers)
     if changes.cache_seconds is not None:
         endpoint.cache_seconds = changes.cache_seconds
     if changes.timeout_seconds is not None:
@@ -347,7 +362,7 @@ def context_endpoint_set(*, mind: Mind, changes: ContextEndpointChanges) -> Cont
             action="create" if created else "update",
             changes={
                 "urlTemplate": template,
-                "headerNames": endpoint.secret_header_names,
+                "secretHeaders": endpoint.secret_header_names,
                 "cacheSeconds": endpoint.cache_seconds,
                 "timeoutSeconds": endpoint.timeout_seconds,
                 "enabled": endpoint.enabled,
