@@ -97,3 +97,16 @@ class PublicChatInputSerializer(serializers.Serializer):
         name, detail = next(((n, d) for n, d in problems if (n, d.code) not in REFUSALS), problems[0])
         status, code = REFUSALS.get((name, detail.code), (400, "validation_error"))
         return status, code, str(detail)
+
+
+class PublicFeedbackInputSerializer(serializers.Serializer):
+    """A visitor's thumbs on an answer of the public chat."""
+
+    messageId = TextField(max_length=MAX_ID_CHARS)
+    rating = serializers.ChoiceField(
+        choices=["up", "down"], error_messages={"invalid_choice": "The rating is up or down."}
+    )
+
+    def first_problem(self) -> str:
+        name, details = next(iter(self.errors.items()))
+        return f"{name}: {details[0]}"

@@ -10,6 +10,7 @@ urlpatterns = [
         views.public_conversation,
         name="public-conversation",
     ),
+    path("m/<slug:slug>/feedback", views.public_feedback, name="public-feedback"),
     path("m/<slug:slug>/widget.js", views.widget_script, name="public-widget"),
     path("m/<slug:slug>/speech", views.speech, name="public-speech"),
 ]

@@ -23,7 +23,8 @@ from config.api.exception_handler import error_json_response
 from config.api.parsers import BodyNotAccepted, json_loads_checked
 from config.ratelimit import client_address
 from conversations.chat import chat_stream
-from conversations.models import Conversation
+from conversations.models import Conversation, Message
+from conversations.services import message_feedback
 from integrations import llm
 from minds.models import Mind
 from minds.selectors import published_mind_by_slug
@@ -31,7 +32,7 @@ from public.access import own_origin, published_mind_view
 from public.limits import Verdict, public_message_allowed
 from public.presentation import page_context, voice_available
 from public.rendering import answer_response, conversation_restore_data
-from public.serializers import NOT_FOUND, PublicChatInputSerializer
+from public.serializers import NOT_FOUND, PublicChatInputSerializer, PublicFeedbackInputSerializer
 from public.visitor import Visitor, forged, issue_cookie, visitor_of
 
 MAX_SPEECH_CHARS = 4000
@@ -156,6 +157,38 @@ def public_conversation(request, mind: Mind, conversation_id: str):
     if conversation is None:
         return error_json_response(404, "not_found", "Conversation not found.")
     return JsonResponse(conversation_restore_data(conversation, mind))
+
+
+@csrf_exempt  # checked in _checked_visitor, as for the chat
+@require_http_methods(["POST", "OPTIONS"])
+@published_mind_view
+def public_feedback(request, mind: Mind):
+    """Thumbs up or down on an answer, `{"messageId", "rating": "up"|"down"}`: only on an answer of one of this
+    visitor's own conversations with this mind (any other is not found). Rating again replaces the rating."""
+    visitor = _checked_visitor(request)
+    if isinstance(visitor, JsonResponse):
+        return visitor
+    if request.content_type != "application/json":
+        return error_json_response(400, "bad_request", "Send the rating as JSON.")
+    try:
+        data = json_loads_checked(request.body or b"{}")
+    except BodyNotAccepted as exc:
+        return error_json_response(400, "malformed_request", str(exc))
+    if not isinstance(data, dict):
+        return error_json_response(400, "malformed_request", "The body must be a JSON object.")
+    serializer = PublicFeedbackInputSerializer(data=data)
+    if not serializer.is_valid():
+        return error_json_response(400, "validation_error", serializer.first_problem())
+    message = Message.objects.filter(
+        id=serializer.validated_data["messageId"],
+        role=Message.Role.ASSISTANT,
+        conversation__mind=mind,
+        conversation__visitor_id=visitor.id,
+    ).first()
+    if message is None:
+        return error_json_response(404, "not_found", "This answer is not in your conversations.")
+    message = message_feedback(message=message, rating=serializer.validated_data["rating"])
+    return JsonResponse({"status": "success", "messageId": message.id, "rating": message.feedback_rating})
 
 
 @require_GET
