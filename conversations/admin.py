@@ -8,7 +8,12 @@ class MessageInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = (
+        "turn",
+        "step",
         "role",
+        "tool_name",
+        "tool_call_id",
+        "tool_calls",
         "content",
         "status",
         "citations",

@@ -10,6 +10,7 @@ Nothing here knows a wire format: the native API (serializers.py, streaming.py),
 (openai_apis.py) and the public page (public/rendering.py) each render these objects their own way.
 """
 
+import dataclasses
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from integrations import llm
 from knowledge.models import Collection
 from knowledge.search import KnowledgeScope, SearchHit, search_chunks
 from minds.models import Mind
+from tools.context import dynamic_context
+from tools.runtime import Toolbox, toolbox_for
 
 RETRIEVE = 6
 # A passage must be at least this similar to the question to be used at all; below it the mind says it does
@@ -172,6 +175,9 @@ def chat_stream(
             continuation=list(continuation or []),
             public=channel in PUBLIC_CHANNELS,
             user_id=(member.id if member is not None else "") or visitor_id,
+            # The public page shows no sources unless the mind does (showSources): a tool's result (a search's
+            # passages) is not sent there either, only that the tool ran.
+            hide_results=channel in PUBLIC_CHANNELS and not mind.show_sources,
         ),
     )
 
@@ -186,6 +192,7 @@ class ToolRequest:
     continuation: list[dict] = field(default_factory=list)
     public: bool = False
     user_id: str = ""
+    hide_results: bool = False
 
 
 def chat_complete(**kwargs) -> TurnResult:
@@ -272,7 +279,10 @@ def _turn(
             context=_dynamic_context(mind, conversation.id, question, tools.user_id) if configured else "",
             continuation=tools.continuation,
         )
-        yield from _stream_answer(draft, pieces)
+        for event in _stream_answer(draft, pieces):
+            if tools.hide_results and isinstance(event, ToolReturned):
+                event = dataclasses.replace(event, content="", citations=())
+            yield event
         followups = (
             ()
             if draft.session.client_calls
@@ -293,24 +303,16 @@ def _turn(
     yield TurnDone(result)
 
 
-def _toolbox(mind: Mind, conversation_id: str, scope: KnowledgeScope, tools: ToolRequest):
+def _toolbox(mind: Mind, conversation_id: str, scope: KnowledgeScope, tools: ToolRequest) -> Toolbox:
     """The mind's tools for this turn (only those marked public on the public page and the widget)."""
-    from tools.runtime import toolbox_for
-
-    try:
-        return toolbox_for(
-            mind, conversation_id=conversation_id, scope=scope, public=tools.public, checked=tools.checked
-        )
-    except NotImplementedError:  # tools/runtime.py not built yet: no tools
-        return None
+    return toolbox_for(
+        mind, conversation_id=conversation_id, scope=scope, public=tools.public, checked=tools.checked
+    )
 
 
 def _dynamic_context(mind: Mind, conversation_id: str, question: str, user_id: str) -> str:
-    """The mind's dynamic context endpoint's answer for this turn ("" when it has none or it failed)."""
-    try:
-        from tools.context import dynamic_context
-    except ImportError:  # tools/context.py not built yet
-        return ""
+    """The mind's dynamic context endpoint's answer for this turn ("" when it has none or it failed; never
+    raises), once per turn whatever the number of tool rounds."""
     return dynamic_context(
         mind, conversation_id=conversation_id, last_user_message=question, user_id=user_id or ""
     )

@@ -1,5 +1,6 @@
 """The native API's chat stream: each turn event, rendered by serializers.event_data, as Server-Sent Events or
-JSON Lines, flushed event by event.
+JSON Lines, flushed event by event (`conversation`, `tool_call` and `tool_result` when the mind calls its tools,
+`token`, `citation`, then `done` or `error`).
 
 `X-Accel-Buffering: no` and `Cache-Control: no-cache` stop proxies (nginx, CDNs) from buffering the stream, the
 complaint users of peer products have most about streaming.
