@@ -412,3 +412,48 @@ def test_a_tool_that_crashes_is_an_outcome_and_the_log_names_only_the_class(mind
     outcome = call(mind, "lookup_order", {"orderId": "A-1"})
     assert outcome.is_error and outcome.content == "The tool failed (RuntimeError)."
     assert "RuntimeError" in caplog.text and SECRET not in caplog.text
+
+
+def test_redirects_of_a_post_follow_http_semantics(mind, loopback):
+    with FakeSite() as site:
+        site.route("/orders/SEE", status=303, headers={"Location": "/done"})
+        site.route("/orders/KEEP", status=307, headers={"Location": "/kept"})
+        site.route("/done", "seen", content_type="text/plain")
+        site.route("/kept", handler=lambda r: (200, {"Content-Type": "text/plain"}, b"kept " + r.body))
+        http_tool(mind, site.url("/orders/{orderId}"), method="POST")
+        assert call(mind, "lookup_order", {"orderId": "SEE"}).content == "seen"
+        kept = call(mind, "lookup_order", {"orderId": "KEEP"})
+        assert kept.content == 'kept {"orderId": "KEEP"}'
+        methods = [(r.method, r.path) for r in site.requests]
+        assert methods == [
+            ("POST", "/orders/SEE"),
+            ("GET", "/done"),
+            ("POST", "/orders/KEEP"),
+            ("POST", "/kept"),
+        ]
+
+
+def test_secret_headers_are_sealed_for_their_purpose_only(settings):
+    from knowledge.passwords import password_encrypt
+    from tools.secrets import SecretsUnreadable, headers_encrypt
+
+    sealed = headers_encrypt({"Authorization": SECRET})
+    assert (
+        SECRET not in sealed and headers_encrypt({"Authorization": SECRET}) != sealed
+    )  # a fresh IV each time
+    assert headers_encrypt({}) == "" and headers_decrypt("") == {}
+    with pytest.raises(SecretsUnreadable):
+        headers_decrypt(
+            password_encrypt(json.dumps({"Authorization": SECRET}))
+        )  # another purpose, another key
+    with pytest.raises(SecretsUnreadable):
+        headers_decrypt(sealed[:-4] + "AAAA")  # altered
+    settings.SECRET_KEY = "another-secret-key-for-this-test-only-0123456789"
+    with pytest.raises(SecretsUnreadable):
+        headers_decrypt(sealed)
+
+
+def test_malformed_switches_are_ignored(mind):
+    tool = make_tool(mind, "search_knowledge", name="search_knowledge")
+    for checked in ([{"id": tool.id, "checked": "false"}], [{"id": 5, "checked": False}], ["x"], [None]):
+        assert [s.id for s in box(mind, checked=checked).specs] == [tool.id]
