@@ -9,6 +9,8 @@ uvicorn on a free loopback port in a daemon thread.
         server.restart()                # same port, all sessions forgotten (the client must reconnect)
         server.stop()                   # down: connections are refused
 
+`McpTestServer(require_headers={"Authorization": "Bearer t"})` answers 401 to requests without them.
+
 Tools: echo(text), add(a, b), fail(message) (a tool error result), slow(seconds), big(size), whoami() (which
 request headers the server saw, by name).
 """
@@ -72,8 +74,10 @@ def build_server() -> MCPServer:
 
 
 class McpTestServer:
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, *, require_headers: dict | None = None):
         self.port = port or free_port()
+        # Requests without these headers (lower-case names) are answered 401, as a server that checks a token.
+        self.require_headers = {k.lower(): v for k, v in (require_headers or {}).items()}
         self.requests: list[McpRequest] = []
         self.mcp = build_server()
         self._server: uvicorn.Server | None = None
@@ -98,10 +102,25 @@ class McpTestServer:
             )
         )
         recorded = self.requests
+        required = self.require_headers
+
+        async def refuse(send):
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b'{"error": "unauthorized"}'})
 
         async def recording(scope, receive, send):
             if scope["type"] != "http":
                 return await app(scope, receive, send)
+            sent = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+            if any(sent.get(name) != value for name, value in required.items()):
+                recorded.append(McpRequest(scope["method"], scope["path"], sent, b""))
+                return await refuse(send)
             chunks: list[bytes] = []
 
             async def tapped_receive():

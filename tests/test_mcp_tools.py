@@ -204,6 +204,29 @@ def test_the_connect_check_refuses_an_address_the_url_check_let_through(settings
     assert mcp_server.requests == []
 
 
+def test_a_server_that_refuses_the_credentials(api, loopback, mind):
+    with McpTestServer(require_headers={"Authorization": "Bearer right"}) as guarded:
+        wrong = api.post(
+            servers_url(mind), {"name": "g", "url": guarded.url, "headers": {"Authorization": "Bearer wrong"}}
+        )
+        body = assert_error(wrong, 422, "mcp_unauthorized")
+        assert "wrong" not in body["message"] and not McpServer.objects.exists()
+        created = api.post(
+            servers_url(mind), {"name": "g", "url": guarded.url, "headers": {"Authorization": "Bearer right"}}
+        )
+        assert created.status_code == 201, created.json()
+        server = McpServer.objects.get()
+        echo = server.tools.get(config__remoteName="echo")
+        assert (
+            mcp_client.call_tool(echo, {"text": "ok"}, conversation_id="g", timeout=20).content == "echo: ok"
+        )
+        # The token is revoked (the server now wants another): the next call says so.
+        guarded.require_headers["authorization"] = "Bearer rotated"
+        refused = mcp_client.call_tool(echo, {"text": "no"}, conversation_id="g", timeout=20)
+        assert refused.is_error and "refused the credentials" in refused.content
+        mcp_sessions.close_all()
+
+
 def test_unreadable_secret_headers_are_an_error_outcome(loopback, mind, mcp_server):
     server = make_server(mind, mcp_server.url)
     server.secret_headers_ciphertext = "not-a-fernet-token"
@@ -440,3 +463,53 @@ def test_a_chat_turn_calls_an_mcp_tool(api, loopback, settings, mind, mcp_server
         ]
     assert any("echo: from the model" in str(m.get("content")) for m in tool_messages), tool_messages
     assert any("tools/call" in r.body.decode() for r in mcp_server.requests)
+
+
+def test_threads_share_one_session_per_conversation(loopback, mind, mcp_server):
+    """Request threads (gunicorn's) calling at once: one session per conversation, every call answered."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = make_server(mind, mcp_server.url)
+    echo = make_tool(server, "echo")
+    server = McpServer.objects.get(pk=server.pk)  # the threads use their own rows' attributes only
+    echo.mcp_server = server
+
+    def call(i: int):
+        return mcp_client.call_tool(echo, {"text": str(i)}, conversation_id=f"conv_{i % 2}", timeout=30)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(call, range(16)))
+    assert [o.content for o in outcomes] == [f"echo: {i}" for i in range(16)]
+    assert mcp_server.initializations() == 2  # conv_0 and conv_1
+
+
+def test_a_forked_child_opens_its_own_loop_and_session(loopback, mind, mcp_server):
+    """After a fork (gunicorn --preload, Celery prefork) the child must not use the parent's loop thread."""
+    import os
+
+    server = make_server(mind, mcp_server.url)
+    echo = make_tool(server, "echo")
+    echo.mcp_server = McpServer.objects.get(pk=server.pk)
+    assert (
+        mcp_client.call_tool(echo, {"text": "parent"}, conversation_id="fork", timeout=20).content
+        == "echo: parent"
+    )
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no database, only the network
+        try:
+            outcome = mcp_client.call_tool(echo, {"text": "child"}, conversation_id="fork", timeout=20)
+            os.write(write, outcome.content.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    answer = os.read(read, 1000).decode()
+    os.close(read)
+    assert status == 0 and answer == "echo: child"
+    assert mcp_server.initializations() == 2  # the child opened a session of its own
+    # The parent's session is still there and works.
+    assert (
+        mcp_client.call_tool(echo, {"text": "again"}, conversation_id="fork", timeout=20).content
+        == "echo: again"
+    )

@@ -156,16 +156,37 @@ class SafeBackend(httpcore2.AsyncNetworkBackend):
         await self._backend.sleep(seconds)
 
 
+class Refusals:
+    """What the server refused over HTTP, which the SDK turns into a JSON-RPC error without the status: a 404 on a
+    request that carried our session id (per the specification the session is gone and the client must open a new
+    one), and the last 401 or 403 (the credentials)."""
+
+    def __init__(self):
+        self.session_lost = False
+        self.auth_status: int | None = None
+
+    def error(self) -> "McpError | None":
+        if self.auth_status is not None:
+            return McpError(
+                "mcp_unauthorized",
+                f"The MCP server refused the credentials (HTTP {self.auth_status}); check its secret headers.",
+            )
+        return None
+
+
 def safe_http_client(
-    headers: tuple[tuple[str, str], ...] = (), *, on_session_lost: Callable[[], None] | None = None
+    headers: tuple[tuple[str, str], ...] = (), *, refusals: Refusals | None = None
 ) -> httpx2.AsyncClient:
-    """An httpx2 client for the MCP SDK: no environment proxies, no redirects of its own, every connect checked.
-    `on_session_lost` is called when the server answers 404 to a request that carried a session id: per the
-    specification the session is gone and the client must open a new one."""
+    """An httpx2 client for the MCP SDK: no environment proxies, no redirects of its own, every connect checked;
+    the server's refusals are noted in `refusals`."""
 
     async def watch(response: httpx2.Response) -> None:
-        if response.status_code == 404 and "mcp-session-id" in response.request.headers and on_session_lost:
-            on_session_lost()
+        if refusals is None:
+            return
+        if response.status_code == 404 and "mcp-session-id" in response.request.headers:
+            refusals.session_lost = True
+        elif response.status_code in (401, 403):
+            refusals.auth_status = response.status_code
 
     transport = httpx2.AsyncHTTPTransport(trust_env=False)
     transport._pool = httpcore2.AsyncConnectionPool(
@@ -242,7 +263,7 @@ class _Session:
         self.last_used = time.monotonic()
         self.in_flight = 0
         self.dead = False
-        self.lost = False  # the server answered 404 to our session id: it forgot the session
+        self.refusals = Refusals()
         self.ready: asyncio.Future = loop.create_future()
         self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "never retrieved"
         self._closing = asyncio.Event()
@@ -250,7 +271,7 @@ class _Session:
 
     async def _own(self) -> None:
         try:
-            async with safe_http_client(self.endpoint.headers, on_session_lost=self._mark_lost) as http:
+            async with safe_http_client(self.endpoint.headers, refusals=self.refusals) as http:
                 async with streamable_http_client(self.endpoint.url, http_client=http) as (read, write):
                     async with ClientSession(read, write, client_info=CLIENT_INFO) as session:
                         await session.initialize()
@@ -259,16 +280,13 @@ class _Session:
                         await self._closing.wait()
         except BaseException as exc:
             if not self.ready.done():
-                self.ready.set_exception(describe(exc))
+                self.ready.set_exception(self.refusals.error() or describe(exc))
             elif not self._closing.is_set():
                 logger.info("MCP session %s ended: %s", self.key[1], describe(exc).message)
         finally:
             self.dead = True
             if not self.ready.done():
                 self.ready.set_exception(McpError("mcp_unreachable", "The MCP session closed."))
-
-    def _mark_lost(self) -> None:
-        self.lost = True
 
     def close(self) -> None:
         self.dead = True
@@ -399,11 +417,15 @@ async def _with_session(
             return await asyncio.wait_for(action(client, left), left)
         except TimeoutError as exc:
             raise McpError("mcp_timeout", "The MCP server did not answer in time.") from exc
-        except MCPError:
-            if attempt == 1 and session.lost:
+        except MCPError as exc:
+            if attempt == 1 and session.refusals.session_lost:
                 logger.info("MCP server %s forgot session; reconnecting", key[1])
                 runtime.drop(session)
                 continue
+            refused = session.refusals.error()
+            if refused is not None:
+                runtime.drop(session)
+                raise refused from exc
             raise
         except (asyncio.CancelledError, McpError):
             raise
@@ -431,9 +453,10 @@ def call_in_session(
 
 
 async def _once(endpoint: Endpoint, action: Callable[[ClientSession], Awaitable[T]], timeout: float) -> T:
+    refusals = Refusals()
     try:
         with anyio.fail_after(timeout):
-            async with safe_http_client(endpoint.headers) as http:
+            async with safe_http_client(endpoint.headers, refusals=refusals) as http:
                 async with streamable_http_client(endpoint.url, http_client=http) as (read, write):
                     async with ClientSession(read, write, client_info=CLIENT_INFO) as session:
                         await session.initialize()
@@ -445,7 +468,7 @@ async def _once(endpoint: Endpoint, action: Callable[[ClientSession], Awaitable[
     except BaseException as exc:
         if isinstance(exc, asyncio.CancelledError):
             raise
-        raise describe(exc) from exc
+        raise (refusals.error() or describe(exc)) from exc
 
 
 def call_once(endpoint: Endpoint, action: Callable[[ClientSession], Awaitable[T]], *, timeout: float) -> T:
