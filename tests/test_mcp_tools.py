@@ -513,3 +513,25 @@ def test_a_forked_child_opens_its_own_loop_and_session(loopback, mind, mcp_serve
         mcp_client.call_tool(echo, {"text": "again"}, conversation_id="fork", timeout=20).content
         == "echo: again"
     )
+
+
+def test_no_secret_header_reaches_a_log(api, loopback, mind, mcp_server, caplog):
+    """At DEBUG, through the SDK's and httpx2's own loggers too: create, call, a failing call, refresh, delete."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    secret = "Bearer mcp-log-s3cret-9f2"
+    created = api.post(
+        servers_url(mind), {"name": "remote", "url": mcp_server.url, "headers": {"Authorization": secret}}
+    )
+    assert created.status_code == 201
+    server = McpServer.objects.get()
+    for remote, arguments in (("echo", {"text": "hi"}), ("fail", {"message": "nope"}), ("whoami", {})):
+        mcp_client.call_tool(
+            server.tools.get(config__remoteName=remote), arguments, conversation_id="l", timeout=20
+        )
+    assert api.post(f"{servers_url(mind)}/{server.id}/refresh").status_code == 200
+    mcp_sessions.close_all()
+    assert api.delete(f"{servers_url(mind)}/{server.id}").status_code == 200
+    assert caplog.records, "the flow logged something at DEBUG"
+    assert "mcp-log-s3cret-9f2" not in caplog.text
