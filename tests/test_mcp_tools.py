@@ -535,3 +535,26 @@ def test_no_secret_header_reaches_a_log(api, loopback, mind, mcp_server, caplog)
     assert api.delete(f"{servers_url(mind)}/{server.id}").status_code == 200
     assert caplog.records, "the flow logged something at DEBUG"
     assert "mcp-log-s3cret-9f2" not in caplog.text
+
+
+@pytest.fixture
+def silent_server():
+    """Accepts connections and never answers (a hung server)."""
+    import socket as _socket
+
+    listener = _socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/mcp"
+    listener.close()
+
+
+def test_a_hung_server_times_out_on_create_and_on_a_call(api, loopback, monkeypatch, mind, silent_server):
+    monkeypatch.setattr(mcp_client, "LIST_TIMEOUT_SECONDS", 1.0)
+    assert_error(api.post(servers_url(mind), {"name": "hung", "url": silent_server}), 422, "mcp_timeout")
+    assert not McpServer.objects.exists()
+    server = make_server(mind, silent_server)
+    outcome = mcp_client.call_tool(make_tool(server, "echo"), {"text": "x"}, conversation_id="h", timeout=1.0)
+    assert outcome.is_error and "in time" in outcome.content
+    # The session that never opened is not kept.
+    assert ("h", server.id) not in mcp_sessions.open_sessions()

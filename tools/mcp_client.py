@@ -43,7 +43,7 @@ def endpoint_for(server) -> Endpoint:
     return Endpoint(url=server.url.strip(), headers=tuple(sorted(headers.items())))
 
 
-def list_tools(server, *, timeout: float = LIST_TIMEOUT_SECONDS) -> list[dict]:
+def list_tools(server, *, timeout: float | None = None) -> list[dict]:
     """The server's tools as [{name, title, description, inputSchema}]. Raises McpError with a code:
     mcp_url_not_allowed, mcp_unreachable, mcp_timeout, mcp_protocol_error, mcp_secrets_unreadable."""
     endpoint = endpoint_for(server)
@@ -71,7 +71,7 @@ def list_tools(server, *, timeout: float = LIST_TIMEOUT_SECONDS) -> list[dict]:
         return tools[:MAX_TOOLS]
 
     try:
-        return call_once(endpoint, listing, timeout=timeout)
+        return call_once(endpoint, listing, timeout=timeout or LIST_TIMEOUT_SECONDS)
     except McpError:
         raise
     except Exception as exc:  # the SDK's MCPError (the server refused tools/list) or anything unexpected
