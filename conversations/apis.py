@@ -46,6 +46,17 @@ class ChatApi(MindScopedApiView):
                     message=MessageSerializer(),
                     followups=serializers.ListField(child=serializers.CharField()),
                     usage=serializers.DictField(),
+                    toolMessages=serializers.ListField(
+                        child=serializers.DictField(),
+                        required=False,
+                        help_text="When the mind called tools: the assistant's `tool_calls` messages and the "
+                        "`tool` results, in order (OpenAI's shape).",
+                    ),
+                    toolLimit=serializers.ChoiceField(
+                        choices=["calls", "time"],
+                        required=False,
+                        help_text="The bound the tool calls hit, when they did.",
+                    ),
                 ),
                 description="JSON, or text/event-stream / application/x-ndjson when streaming.",
             ),

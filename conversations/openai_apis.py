@@ -410,6 +410,8 @@ def _completion(result: TurnResult, mind: Mind) -> dict:
         "citations": _citations(result),
         "conversation_id": result.conversation_id,
         "followups": list(result.followups),
+        # Extension: the mind's own tool steps, run server-side inside the turn (not for the client to run).
+        **({"tool_messages": list(result.tool_messages)} if result.tool_messages else {}),
     }
 
 

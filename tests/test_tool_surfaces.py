@@ -139,6 +139,8 @@ def test_openai_the_minds_tools_run_server_side_and_the_clients_tool_ends_the_tu
     assert [(c.id, c.function.name) for c in choice.message.tool_calls] == [("call_weather", "get_weather")]
     assert json.loads(choice.message.tool_calls[0].function.arguments) == {"city": "Lyon"}
     assert [r.path for r in site.requests] == ["/orders/A-1"]
+    own_steps = completion.model_extra["tool_messages"]  # extension: what ran server-side
+    assert [m["role"] for m in own_steps] == ["assistant", "tool"] and own_steps[1]["name"] == "lookup_order"
     offered = sorted(t["function"]["name"] for t in fake.chat_requests[0]["tools"])
     assert offered == ["get_weather", "lookup_order"]
     # The client runs its tool and continues the turn with the result.
