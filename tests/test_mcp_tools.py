@@ -558,3 +558,33 @@ def test_a_hung_server_times_out_on_create_and_on_a_call(api, loopback, monkeypa
     assert outcome.is_error and "in time" in outcome.content
     # The session that never opened is not kept.
     assert ("h", server.id) not in mcp_sessions.open_sessions()
+
+
+def test_the_admin_shows_servers_and_endpoints_without_secrets(client, loopback, mind, mcp_server):
+    from django.contrib.auth.models import User
+
+    from tools.models import ContextEndpoint
+
+    User.objects.create_superuser("admin", "admin@example.com", "pw-for-tests-only")
+    client.login(username="admin", password="pw-for-tests-only")
+    server = make_server(mind, mcp_server.url, headers={"Authorization": "Bearer admin-s3cret"})
+    endpoint = ContextEndpoint(mind=mind, workspace=mind.workspace, url_template=mcp_server.url + "/ctx")
+    secret_headers_set(endpoint, {"X-Key": "ctx-admin-s3cret"})
+    endpoint.save()
+    pages = [
+        "/admin/tools/mcpserver/",
+        f"/admin/tools/mcpserver/{server.id}/change/",
+        "/admin/tools/contextendpoint/",
+        f"/admin/tools/contextendpoint/{mind.id}/change/",
+    ]
+    for page in pages:
+        response = client.get(page)
+        assert response.status_code == 200, page
+        html = response.content.decode()
+        assert "admin-s3cret" not in html and server.secret_headers_ciphertext not in html
+        assert endpoint.secret_headers_ciphertext not in html
+    assert "Authorization" in client.get(pages[1]).content.decode()  # the names are shown
+    # The refresh action lists the server again.
+    response = client.post(pages[0], {"action": "refresh", "_selected_action": [server.id]}, follow=True)
+    assert response.status_code == 200 and "1 server(s) refreshed" in response.content.decode()
+    assert server.tools.filter(config__remoteName="echo").exists()
