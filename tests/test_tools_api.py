@@ -156,6 +156,10 @@ def test_names_are_function_names_unique_in_the_mind(api, mind, workspace):
         "https://api.example.com:{orderId}/",
         "https://api.example.com/{undeclared}",
         "https://api.example.com/{orderId",
+        "http:/api.example.com/{orderId}",
+        "http:///{orderId}",
+        "https://{orderId}/",
+        "https://api.example.com{orderId}/",
     ],
 )
 def test_url_templates_are_refused_off_public_http_hosts(api, mind, url_template):
@@ -169,6 +173,8 @@ def test_url_templates_are_refused_off_public_http_hosts(api, mind, url_template
 def test_configs_and_schemas_are_checked(api, mind):
     cases = [
         http_body(parameters={"type": "array"}),
+        http_body(parameters={"$schema": ["not", "a", "uri"], "properties": {"orderId": {"type": "string"}}}),
+        http_body(parameters={"properties": {"orderId": {"type": "string"}}, "required": "orderId"}),
         http_body(parameters={"type": "object", "properties": {"orderId": {"type": "no-such-type"}}}),
         http_body(config={"method": "DELETE", "urlTemplate": "https://api.example.com/{orderId}"}),
         http_body(config={"urlTemplate": "https://api.example.com/{orderId}", "retries": 3}),

@@ -68,6 +68,8 @@ def _parameters_clean(parameters: Any) -> dict:
         jsonschema.validators.validator_for(parameters).check_schema(parameters)
     except jsonschema.SchemaError as exc:
         raise _invalid("parameters", f"Not a valid JSON Schema: {exc.message[:300]}") from exc
+    except (TypeError, ValueError, LookupError) as exc:  # e.g. a "$schema" that is not a string
+        raise _invalid("parameters", "Not a valid JSON Schema.") from exc
     properties = parameters.get("properties", {})
     if not isinstance(properties, dict):
         raise _invalid("parameters", '"properties" must be an object.')
@@ -122,8 +124,10 @@ def _url_template_clean(template: Any, properties: dict) -> str:
         raise _invalid(field, "Only http and https URLs can be called.")
     if parts.username or parts.password:
         raise _invalid(field, "Put credentials in a secret header, not in the URL.")
-    head = template.split("//", 1)[1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-    if PLACEHOLDER.search(template.split("//", 1)[0]) or PLACEHOLDER.search(head):
+    raw = urlsplit(template)  # the template itself: its scheme and host must hold no placeholder
+    if not parts.netloc or not raw.netloc:
+        raise _invalid(field, "The URL has no host.")
+    if PLACEHOLDER.search(raw.scheme) or PLACEHOLDER.search(raw.netloc):
         raise _invalid(field, "The scheme and host are fixed: placeholders may fill the path and query only.")
     host = (parts.hostname or "").rstrip(".")
     if not host:
