@@ -45,10 +45,12 @@ def main() -> None:
     from accounts.models import Workspace
     from conversations.chat import ToolReturned, TurnDone, chat_stream
     from integrations import llm
+    from knowledge.search import KnowledgeScope
     from minds.models import Mind
     from tests.fakellm import FakeLLM, tool_call
     from tests.fakesite import FakeSite
     from tools.models import Tool
+    from tools.runtime import toolbox_for
 
     settings.SSRF_ALLOW_LOOPBACK = True  # the instant tool's site listens on 127.0.0.1
     Workspace.objects.filter(name="Tool overhead bench").delete()  # an earlier run's
@@ -62,13 +64,11 @@ def main() -> None:
             return tool_call("lookup_order", {"orderId": "A-1"})
         return "The order has shipped."
 
-    samples: dict[str, list[float]] = {
-        "plain": [],
-        "offered": [],
-        "one call": [],
-        "llm round": [],
-        "tool": [],
-    }
+    kinds = ("plain", "offered", "one call", "llm round", "tool")
+    samples: dict[str, list[float]] = {kind: [] for kind in kinds}
+    # The same on the chat thread's CPU clock (time.thread_time): the fake servers run on other threads and the
+    # database in another process, so this part hardly moves with the machine's load.
+    cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
     with FakeSite() as site, FakeLLM(answer) as fake:
         site.route("/orders/A-1", '{"status": "shipped"}', content_type="application/json")
         Tool.objects.create(
@@ -88,16 +88,17 @@ def main() -> None:
         settings.OPENAI_BASE_URL = fake.base_url
         settings.OPENAI_API_KEY = "bench"
 
-        def turn(mind, message: str) -> tuple[float, list]:
-            started = time.perf_counter()
+        def turn(mind, message: str) -> tuple[float, float, list]:
+            started, started_cpu = time.perf_counter(), time.thread_time()
             events = list(chat_stream(mind=mind, message=message))
             elapsed = (time.perf_counter() - started) * 1000
+            elapsed_cpu = (time.thread_time() - started_cpu) * 1000
             assert isinstance(events[-1], TurnDone), events[-1]
-            return elapsed, events
+            return elapsed, elapsed_cpu, events
 
-        def llm_round() -> float:
+        def llm_round() -> tuple[float, float]:
             usage = llm.Usage()
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.thread_time()
             list(
                 llm.stream_chat(
                     [{"role": "user", "content": "Where is order A-1?"}],
@@ -106,27 +107,52 @@ def main() -> None:
                     usage=usage,
                 )
             )
-            return (time.perf_counter() - started) * 1000
+            return (time.perf_counter() - started) * 1000, (time.thread_time() - started_cpu) * 1000
+
+        def tool_cpu() -> float:
+            """The tool's own CPU on this thread: one call through a toolbox made beforehand."""
+            toolbox = toolbox_for(
+                tooled, conversation_id="bench", scope=KnowledgeScope.of_mind(tooled), public=False
+            )
+            started_cpu = time.thread_time()
+            outcome = toolbox.call("lookup_order", '{"orderId": "A-1"}', timeout=10)
+            assert not outcome.is_error, outcome.content
+            return (time.thread_time() - started_cpu) * 1000
 
         for _warm in range(3):  # imports, connections, caches
             turn(plain, "Where is order A-1?")
             turn(tooled, "Where is order A-1? Please call the tool.")
             llm_round()
+            tool_cpu()
         for _ in range(args.turns):
-            samples["plain"].append(turn(plain, "Where is order A-1?")[0])
-            samples["offered"].append(turn(tooled, "Where is order A-1?")[0])
-            elapsed, events = turn(tooled, "Where is order A-1? Please call the tool.")
-            returned = [e for e in events if isinstance(e, ToolReturned)]
-            assert len(returned) == 1 and not returned[0].is_error, returned
-            samples["one call"].append(elapsed)
-            samples["tool"].append(float(returned[0].duration_ms))
-            samples["llm round"].append(llm_round())
+            for kind, mind, message in (
+                ("plain", plain, "Where is order A-1?"),
+                ("offered", tooled, "Where is order A-1?"),
+                ("one call", tooled, "Where is order A-1? Please call the tool."),
+            ):
+                elapsed, elapsed_cpu, events = turn(mind, message)
+                samples[kind].append(elapsed)
+                cpu[kind].append(elapsed_cpu)
+                if kind == "one call":
+                    returned = [e for e in events if isinstance(e, ToolReturned)]
+                    assert len(returned) == 1 and not returned[0].is_error, returned
+                    samples["tool"].append(float(returned[0].duration_ms))
+            elapsed, elapsed_cpu = llm_round()
+            samples["llm round"].append(elapsed)
+            cpu["llm round"].append(elapsed_cpu)
+            cpu["tool"].append(tool_cpu())
 
-    plain_ms = _median(samples["plain"])
-    offered_ms = _median(samples["offered"]) - plain_ms
-    call_ms = (
-        _median(samples["one call"]) - plain_ms - _median(samples["tool"]) - _median(samples["llm round"])
-    )
+    def overhead(figures: dict[str, list[float]]) -> float:
+        return (
+            _median(figures["one call"])
+            - _median(figures["plain"])
+            - _median(figures["tool"])
+            - _median(figures["llm round"])
+        )
+
+    offered_ms = _median(samples["offered"]) - _median(samples["plain"])
+    call_ms = overhead(samples)
+    call_cpu = overhead(cpu)
     verdict = "met" if call_ms <= TARGET_MS else "NOT met"
     lines = [
         "# Tool machinery overhead per chat turn",
@@ -153,6 +179,10 @@ def main() -> None:
         f"- Offering the tools (toolbox_for, specs, rules): **{offered_ms:+.2f} ms** per turn.",
         f"- One tool call, less the tool's own time and the extra LLM round trip: **{call_ms:+.2f} ms** per turn "
         f"(target <= {TARGET_MS:g} ms: {verdict}).",
+        f"- The same on the chat thread's CPU clock (hardly moved by load; the database's own work not "
+        f"included): **{call_cpu:+.2f} ms** (a turn without tools {_median(cpu['plain']):.2f} ms, with one "
+        f"call {_median(cpu['one call']):.2f} ms, the tool {_median(cpu['tool']):.2f} ms, the LLM round "
+        f"{_median(cpu['llm round']):.2f} ms).",
         "",
         "Differences of medians on a shared machine carry a few milliseconds of noise; a run on a busy machine "
         "is provisional.",
