@@ -213,7 +213,12 @@ def test_fetch_url_keeps_the_ssrf_guard_whatever_the_allowed_hosts(mind):
         name="fetch_url",
         config={"allowedHosts": ["127.0.0.1", "169.254.169.254", "10.0.0.1"]},
     )
-    for url in ("http://127.0.0.1/", "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/"):
+    for url in (
+        "http://127.0.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/",
+        "http://[::1",
+    ):
         outcome = call(mind, "fetch_url", {"url": url})
         assert outcome.is_error and "Not fetched" in outcome.content, (url, outcome.content)
 

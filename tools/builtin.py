@@ -94,7 +94,10 @@ def fetch_url(arguments: dict, *, tool: Tool, timeout: float) -> str:
         )
 
     def check(hop: str) -> None:
-        host = urlsplit(hop).hostname or ""
+        try:
+            host = urlsplit(hop).hostname or ""
+        except ValueError as exc:
+            raise UrlNotAllowedError("This is not a valid URL.") from exc
         if not host_allowed(host, allowed_hosts):
             raise UrlNotAllowedError(f"{host or 'This URL'} is not one of the hosts this tool may read.")
 
