@@ -171,7 +171,9 @@ def page_title(mind: Mind) -> str:
 def page_description(mind: Mind) -> str:
     """One or two sentences for search results and link previews: the headline and the start of the bio."""
     parts = [_plain(mind.headline), _plain(mind.bio)]
-    text = " — ".join(p for p in parts if p) or f"Chat with {mind.name}, an AI persona grounded in its sources."
+    text = (
+        " — ".join(p for p in parts if p) or f"Chat with {mind.name}, an AI persona grounded in its sources."
+    )
     return text if len(text) <= 200 else text[:199].rstrip() + "…"
 
 
@@ -187,8 +189,8 @@ def page_context(mind: Mind, *, embed: bool) -> dict:
         "page_url": f"{settings.PUBLIC_BASE_URL}/m/{mind.slug}",
         "title": page_title(mind),
         "description": page_description(mind),
-        # Short enough to show whole in one line of the widget at 360 px.
-        "placeholder": "Ask a question…" if embed or len(mind.name) > 20 else f"Ask {mind.name} something…",
+        # Short enough to show whole in one line at 360 px, in the widget and on a phone.
+        "placeholder": "Ask a question…" if embed or len(mind.name) > 18 else f"Ask {mind.name}…",
         "config": {
             "slug": mind.slug,
             "name": mind.name,

@@ -126,6 +126,10 @@
             if (label !== null) { plain += label; i = close + 1; continue; } // an unsafe link: its text
           }
         }
+      } else if (ch === "<" && /^<(https?:\/\/|mailto:)[^\s<>]{1,2040}>/.test(text.slice(i, i + 2050))) {
+        var auto = /^<([^\s<>]+)>/.exec(text.slice(i, i + 2050));
+        var autoHref = safeHref(auto[1]);
+        if (autoHref) { flush(); parent.appendChild(link(autoHref, auto[1])); i += auto[0].length; continue; }
       } else if (ch === "h" && text.substr(i, 4) === "http" && (i === 0 || /[\s(]/.test(text[i - 1])) && /^https?:\/\/[^\s<>()]+/.test(text.slice(i, i + 2048))) {
         var bare = /^https?:\/\/[^\s<>()]+/.exec(text.slice(i, i + 2048))[0].replace(/[.,;:!?]+$/, "");
         var target = safeHref(bare);
