@@ -450,11 +450,13 @@ def _answer_pieces(
     prompt += history_messages(continuation)
 
     def ask(messages, tools, tool_choice, calls) -> Iterator[str]:
-        return llm.stream_chat(
+        """One round; its usage adds to the turn's (a turn with tools asks the model more than once)."""
+        used = llm.Usage()
+        yield from llm.stream_chat(
             messages,
             model=draft.model,
             temperature=temperature,
-            usage=draft.usage,
+            usage=used,
             top_p=mind.top_p,
             frequency_penalty=mind.frequency_penalty,
             presence_penalty=mind.presence_penalty,
@@ -462,6 +464,8 @@ def _answer_pieces(
             tool_choice=tool_choice,
             tool_calls=calls,
         )
+        draft.usage.prompt_tokens += used.prompt_tokens
+        draft.usage.completion_tokens += used.completion_tokens
 
     if not session.active:
         return ask(prompt, None, None, [])

@@ -149,6 +149,7 @@ def test_knowledge_search_passages_are_numbered_after_the_turns_and_cited(api, m
     if "Etna" not in first["messages"][-1]["content"]:
         assert etna == shown + 1
     message = body["message"]
+    assert body["usage"]["promptTokens"] == 2 * 42  # both rounds count (the fake reports 42 each)
     assert "[42]" not in message["content"] and f"[{etna}]" in message["content"]
     cited = {c["index"]: c for c in message["citations"]}
     assert cited[etna]["sourceName"] == "Volcanoes" and "Etna" in cited[etna]["snippet"]
