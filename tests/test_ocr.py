@@ -12,7 +12,7 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
 from knowledge.errors import ExtractionError
-from knowledge.extractors.ocr import ocr_pdf_pages, page_has_image, page_needs_ocr
+from knowledge.extractors.ocr import ocr_pages, ocr_pdf_pages, page_has_image, page_needs_ocr, page_ranges
 from tests.scans import PAGES, scanned_page, token_recall, write_scanned_pdf
 from tests.trust.test_hostile_files import flate_bomb_pdf, recursive_form_xobject_pdf
 
@@ -190,6 +190,33 @@ def test_pages_past_the_document_budget_are_left_out(scanned_pdf, caplog):
 @needs_tesseract
 def test_pages_the_pdf_does_not_have_are_skipped(scanned_pdf):
     assert ocr_pdf_pages(str(scanned_pdf), [0, 9]) == {}
+
+
+@needs_tesseract
+def test_ocr_pages_tells_the_pages_read_from_those_skipped_and_those_failed(scanned_pdf):
+    spent = ocr_pages(str(scanned_pdf), [1, 2], budget_seconds=0)
+    assert spent.texts == {} and spent.skipped == [1, 2] and spent.failed == [] and spent.budget_seconds == 0
+    # Page 9 does not exist: its rendering fails, while page 1 (read beside it) is read.
+    mixed = ocr_pages(str(scanned_pdf), [9, 1])
+    assert set(mixed.texts) == {1} and mixed.failed == [9] and mixed.skipped == []
+    assert token_recall(PAGES[0], mixed.texts[1]) >= 0.9
+    with override_settings(OCR_PAGE_TIME_LIMIT_SECONDS=0.001):
+        timed_out = ocr_pages(str(scanned_pdf), [1, 2])
+    assert timed_out.texts == {} and timed_out.failed == [1, 2] and timed_out.skipped == []
+
+
+@pytest.mark.parametrize(
+    "numbers, ranges",
+    [
+        ([], ""),
+        ([7], "7"),
+        ([3, 1, 2], "1-3"),
+        ([1, 2, 3, 7, 9, 10], "1-3, 7, 9-10"),
+        ([401, *range(402, 501)], "401-500"),
+    ],
+)
+def test_page_ranges(numbers, ranges):
+    assert page_ranges(numbers) == ranges
 
 
 def test_missing_tesseract_gives_ocr_unavailable(scanned_pdf):

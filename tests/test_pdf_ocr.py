@@ -81,3 +81,43 @@ def test_ocr_disabled_gives_no_text_layer_as_before(tmp_path):
         with pytest.raises(ExtractionError) as caught:
             extract_file(str(path), "pdf")
     assert caught.value.code == "no_text_layer"
+
+
+def test_pages_past_the_ocr_budget_are_recorded_and_the_rest_is_indexed(tmp_path):
+    # The budget is spent before the scanned page 2 is reached: the source keeps page 1's text and says what
+    # it is missing.
+    with override_settings(OCR_TOTAL_TIME_LIMIT_SECONDS=0):
+        extracted = extract_file(str(mixed_pdf(tmp_path / "mixed.pdf")), "pdf")
+    assert extracted.text == LAYER and "ocrPages" not in extracted.metadata
+    assert extracted.metadata["ocrSkippedPages"] == "2" and extracted.metadata["ocrSkippedPageCount"] == 1
+    note = extracted.metadata["ocrNote"]
+    assert note.startswith("OCR read 0 of the 1 scanned pages") and "time limit (0 s)" in note
+
+
+def test_scanned_pages_read_and_failed_are_both_listed(tmp_path, monkeypatch):
+    # Page 2's rendering gets 1 ms (less than its process needs to start) and is killed; page 1 is read beside it.
+    from knowledge.extractors import ocr
+
+    path = write_scanned_pdf(tmp_path / "scan.pdf", PAGES[:2])
+    real = ocr._render
+
+    def page_2_past_its_limit(path, number, password, timeout):
+        return real(path, number, password, 0.001 if number == 2 else timeout)
+
+    monkeypatch.setattr(ocr, "_render", page_2_past_its_limit)
+    extracted = extract_file(str(path), "pdf")
+    assert extracted.metadata["ocrPages"] == [1] and extracted.metadata["ocrSkippedPages"] == "2"
+    assert "pages 2 ran past their own time limit or failed" in extracted.metadata["ocrNote"]
+    assert {segment.page for segment in extracted.segments} == {1}
+
+
+def test_a_scan_ocr_could_not_read_in_time_fails_with_a_precise_code(tmp_path):
+    path = write_scanned_pdf(tmp_path / "scan.pdf", PAGES[:2])
+    with override_settings(OCR_TOTAL_TIME_LIMIT_SECONDS=0):
+        with pytest.raises(ExtractionError) as spent:
+            extract_file(str(path), "pdf")
+    assert spent.value.code == "ocr_time_limit" and "pages 1-2 of the 2 scanned pages" in spent.value.message
+    with override_settings(OCR_PAGE_TIME_LIMIT_SECONDS=0.001):
+        with pytest.raises(ExtractionError) as failed:
+            extract_file(str(path), "pdf")
+    assert failed.value.code == "ocr_failed" and "(1-2)" in failed.value.message

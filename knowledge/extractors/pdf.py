@@ -3,7 +3,10 @@
 Encrypted PDFs open with an empty user password (the common copy-protected file: owner restrictions only) or with
 the password the source carries (knowledge/passwords.py keeps it encrypted at rest); AES needs `cryptography`.
 A page in two columns is read column by column (pdf_layout.py). A page with no text layer, or a garbage one, is
-read by OCR (ocr.py); the pages read so are listed in the metadata as `ocrPages`.
+read by OCR (ocr.py); the pages read so are listed in the metadata as `ocrPages`, and scanned pages OCR did not
+read (its time budget spent, a page past its own limit) as `ocrSkippedPages` ("401-500"), `ocrSkippedPageCount`
+and a sentence, `ocrNote`. A PDF whose scanned pages OCR could not read at all, and with no other text, fails
+`ocr_time_limit` (the budget ran out first) or `ocr_failed` (every page failed).
 """
 
 import logging
@@ -15,7 +18,7 @@ from pypdf.errors import FileNotDecryptedError, PdfReadError, PyPdfError
 
 from knowledge.errors import ExtractionError
 from knowledge.extractors.base import Extracted, Segment
-from knowledge.extractors.ocr import ocr_pdf_pages, page_needs_ocr
+from knowledge.extractors.ocr import OcrResult, ocr_pages, page_needs_ocr, page_ranges
 from knowledge.extractors.pdf_layout import TextStarts, column_text, may_have_columns
 
 logger = logging.getLogger(__name__)
@@ -83,18 +86,32 @@ def extract_pdf(path: str, *, password: str | None = None) -> Extracted:
     # A page that needs OCR and gets text from it takes that text; one OCR could not read keeps its own layer.
     scanned = [number for number, text in texts.items() if page_needs_ocr(text, pages[number - 1])]
     try:
-        ocr = ocr_pdf_pages(path, scanned, password=opened_with or None)
+        result = ocr_pages(path, scanned, password=opened_with or None)
     except ExtractionError as exc:
         # Without an OCR engine, a PDF whose other pages have text is still indexed from those pages.
         if exc.code != "ocr_unavailable" or len(scanned) == len(texts):
             raise
         logger.warning("pdf pages %s need OCR, left as they are: %s", scanned, exc.message)
-        ocr = {}
+        result = OcrResult()
+    ocr = result.texts
     segments = [
         Segment(paragraph, page=number)
         for number, text in texts.items()
         for paragraph in _paragraphs(unicodedata.normalize("NFKC", ocr.get(number, text)))
     ]
+    if not segments and result.skipped:
+        raise ExtractionError(
+            "ocr_time_limit",
+            f"The PDF has no text layer, and OCR found no text before its time limit "
+            f"({result.budget_seconds:g} s) was spent: pages {page_ranges(result.skipped)} of the "
+            f"{len(scanned)} scanned pages were not read.",
+        )
+    if not segments and result.failed:
+        raise ExtractionError(
+            "ocr_failed",
+            f"The PDF has no text layer, and OCR could not read its scanned pages "
+            f"({page_ranges(result.failed)}): each ran past its time limit or failed.",
+        )
     if not segments:
         raise ExtractionError(
             "no_text_layer",
@@ -108,7 +125,32 @@ def extract_pdf(path: str, *, password: str | None = None) -> Extracted:
     except Exception:  # metadata of damaged files is optional
         title = ""
     metadata = {"ocrPages": sorted(ocr)} if ocr else {}
+    metadata.update(_skipped_metadata(result, len(scanned)))
     return Extracted(segments=segments, title=str(title).strip(), page_count=len(pages), metadata=metadata)
+
+
+def _skipped_metadata(result: OcrResult, scanned: int) -> dict:
+    """The scanned pages OCR did not read, as page ranges and a sentence for a person: the source is ready with the
+    text of the other pages, and says what it is missing."""
+    missing = sorted(result.skipped + result.failed)
+    if not missing:
+        return {}
+    reasons = []
+    if result.skipped:
+        reasons.append(
+            f"pages {page_ranges(result.skipped)} were not read because the document's OCR time limit "
+            f"({result.budget_seconds:g} s) was spent"
+        )
+    if result.failed:
+        reasons.append(f"pages {page_ranges(result.failed)} ran past their own time limit or failed")
+    return {
+        "ocrSkippedPages": page_ranges(missing),
+        "ocrSkippedPageCount": len(missing),
+        "ocrNote": (
+            f"OCR read {scanned - len(missing)} of the {scanned} scanned pages; {' and '.join(reasons)}. "
+            "Their text is not indexed."
+        ),
+    }
 
 
 def _paragraphs(text: str) -> list[str]:
