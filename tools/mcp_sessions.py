@@ -30,6 +30,7 @@ import concurrent.futures
 import logging
 import os
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -174,6 +175,20 @@ class Refusals:
         return None
 
 
+_tls_lock = threading.Lock()
+_tls: ssl.SSLContext | None = None
+
+
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context per process (default verification, no environment CA overrides): building one loads the CA
+    bundle, tens of milliseconds each time."""
+    global _tls
+    with _tls_lock:
+        if _tls is None:
+            _tls = httpx2.create_ssl_context(trust_env=False)
+        return _tls
+
+
 def safe_http_client(
     headers: tuple[tuple[str, str], ...] = (), *, refusals: Refusals | None = None
 ) -> httpx2.AsyncClient:
@@ -188,10 +203,9 @@ def safe_http_client(
         elif response.status_code in (401, 403):
             refusals.auth_status = response.status_code
 
-    transport = httpx2.AsyncHTTPTransport(trust_env=False)
-    transport._pool = httpcore2.AsyncConnectionPool(
-        ssl_context=httpx2.create_ssl_context(trust_env=False), network_backend=SafeBackend()
-    )
+    tls = _tls_context()
+    transport = httpx2.AsyncHTTPTransport(verify=tls, trust_env=False)
+    transport._pool = httpcore2.AsyncConnectionPool(ssl_context=tls, network_backend=SafeBackend())
     return httpx2.AsyncClient(
         transport=transport,
         headers={"User-Agent": USER_AGENT, **dict(headers)},
