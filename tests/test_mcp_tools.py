@@ -588,3 +588,18 @@ def test_the_admin_shows_servers_and_endpoints_without_secrets(client, loopback,
     response = client.post(pages[0], {"action": "refresh", "_selected_action": [server.id]}, follow=True)
     assert response.status_code == 200 and "1 server(s) refreshed" in response.content.decode()
     assert server.tools.filter(config__remoteName="echo").exists()
+
+
+def test_a_connection_reading_past_its_byte_cap_is_an_error_outcome(loopback, monkeypatch, mind, mcp_server):
+    monkeypatch.setattr(mcp_sessions, "MAX_CONNECTION_BYTES", 64 * 1024)
+    server = make_server(mind, mcp_server.url)
+    outcome = mcp_client.call_tool(
+        make_tool(server, "big"), {"size": 200_000}, conversation_id="cap", timeout=20
+    )
+    assert outcome.is_error is True, outcome.content[:200]
+    assert outcome.content.startswith("The MCP server remote failed")  # the SDK saw the stream end early
+    # A new session (new connections, a new budget) still answers small calls.
+    small = mcp_client.call_tool(
+        make_tool(server, "echo"), {"text": "small"}, conversation_id="cap2", timeout=20
+    )
+    assert (small.content, small.is_error) == ("echo: small", False)
