@@ -76,17 +76,26 @@ def mix(color: str, other: str, amount: float) -> str:
     return _hex(tuple(x + (y - x) * amount for x, y in zip(a, b, strict=True)))
 
 
-def readable(color: str, background: str, target: float = AA_TEXT) -> str:
-    """`color` itself when it reaches `target` against `background`, else the closest shade of it that does:
-    darkened on a light background, lightened on a dark one (at worst black or white, which always do)."""
-    if contrast(color, background) >= target:
+def readable(color: str, *backgrounds: str, target: float = AA_TEXT) -> str:
+    """`color` itself when it reaches `target` against every one of `backgrounds`, else the closest shade of it that
+    does: darkened where text is dark (light backgrounds), lightened where it is light (at worst black or white)."""
+    if all(contrast(color, b) >= target for b in backgrounds):
         return color
-    towards = BLACK if text_on(background) == BLACK else WHITE
+    towards = text_on(backgrounds[0])
     for step in range(1, 21):
         shade = mix(color, towards, step / 20)
-        if contrast(shade, background) >= target:
+        if all(contrast(shade, b) >= target for b in backgrounds):
             return shade
     return towards
+
+
+def card_on(background: str) -> str:
+    """The answers' surface: a shade off the background. Towards the text colour when the background contrasts
+    with it plenty; away from it on a mid-tone background, where the text would otherwise fall below AA."""
+    ink = text_on(background)
+    if contrast(ink, background) >= 7:
+        return mix(background, ink, 0.05 if ink == BLACK else 0.08)
+    return mix(background, WHITE if ink == BLACK else BLACK, 0.15)
 
 
 @dataclass
@@ -133,8 +142,8 @@ def theme_of(mind: Mind) -> Theme:
     background = safe_color(theme.get("backgroundColor"), background_default)
     # The text colours follow the background the owner chose, whatever the mode says.
     light = text_on(background) == BLACK
-    card = mix(background, BLACK if light else WHITE, 0.05 if light else 0.08)
-    fg = readable("#0f172a" if light else "#e2e8f0", card)
+    card = card_on(background)
+    fg = readable("#0f172a" if light else "#e2e8f0", background, card)
     return Theme(
         primary=primary,
         background=background,
@@ -142,12 +151,12 @@ def theme_of(mind: Mind) -> Theme:
         mode=mode,
         on_primary=text_on(primary),
         # Links and chips sit on the background and on the answers' cards: readable on both.
-        accent=readable(readable(primary, background), card),
+        accent=readable(primary, background, card),
         fg=fg,
-        muted=readable("#475569" if light else "#94a3b8", card),
+        muted=readable("#475569" if light else "#94a3b8", background, card),
         card=card,
         border=mix(background, BLACK if light else WHITE, 0.22 if light else 0.25),
-        danger=readable(readable("#b91c1c" if light else "#f87171", background), card),
+        danger=readable("#b91c1c" if light else "#f87171", background, card),
     )
 
 
