@@ -1,12 +1,14 @@
 """Public page weight and response time under the production server (gunicorn, whitenoise for static files).
 
-Weight: HTML + CSS + JS of /m/<slug> as served, uncompressed, without the avatar (target < 60 KB).
+Weight: HTML + CSS + JS of /m/<slug> as served, uncompressed (target < 60 KB) and gzip -9, without the avatar.
+The time to first token as the browser draws it is bench/page_browser.py.
 Time: GET /m/<slug> p50/p99 at 1 and 8 concurrent clients (target p50 ≤ 20 ms).
 
 Usage: .venv/bin/python bench/page.py [--seconds 8] [--write docs/bench/page.md]
 """
 
 import argparse
+import gzip
 import os
 import re
 import urllib.request
@@ -53,9 +55,11 @@ def main():
         page_url = f"{server.url}/m/{mind.slug}"
         html = urllib.request.urlopen(page_url).read()
         assets = re.findall(rb'(?:href|src)="(/static/[^"]+)"', html)
-        sizes = {"HTML": len(html)}
+        bodies = {"HTML": html}
         for asset in assets:
-            sizes[asset.decode()] = len(urllib.request.urlopen(server.url + asset.decode()).read())
+            bodies[asset.decode()] = urllib.request.urlopen(server.url + asset.decode()).read()
+        sizes = {name: len(body) for name, body in bodies.items()}
+        zipped = {name: len(gzip.compress(body, 9)) for name, body in bodies.items()}
         total = sum(sizes.values())
         measure(page_url, 2, 2)
         runs = {c: measure(page_url, c, args.seconds) for c in (1, 8)}
@@ -66,10 +70,10 @@ def main():
         "",
         f"Machine: {machine()}. Server: gunicorn gthread 2×8 + whitenoise. Command: `.venv/bin/python bench/page.py`",
         "",
-        "| part | bytes (uncompressed) |",
-        "|---|---:|",
-        *[f"| {name} | {size:,} |" for name, size in sizes.items()],
-        f"| **total** | **{total:,}** ({total / 1024:.1f} KB; target < 60 KB) |",
+        "| part | bytes (uncompressed) | gzip -9 |",
+        "|---|---:|---:|",
+        *[f"| {name} | {size:,} | {zipped[name]:,} |" for name, size in sizes.items()],
+        f"| **total** | **{total:,}** ({total / 1024:.1f} KB; target < 60 KB) | **{sum(zipped.values()):,}** |",
         "",
         "| clients | req/s | p50 | p99 |",
         "|---:|---:|---:|---:|",
