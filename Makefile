@@ -50,7 +50,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 # Benchmarks print their figures and write docs/bench/*.md (see docs/benchmarks.md). They use their own databases.
-bench: bench-api bench-page bench-ingest bench-retrieval bench-chat bench-quality bench-load bench-ocr bench-resync bench-rerank
+bench: bench-api bench-page bench-ingest bench-retrieval bench-chat bench-quality bench-load bench-ocr bench-resync bench-rerank bench-tools
 	$(PY) bench/report.py
 
 # Debian's wrk for the HTTP load benchmarks (bench/load.py falls back to a slower thread-pool client without it).
