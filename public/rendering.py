@@ -54,7 +54,10 @@ def public_event(name: str, data: dict, mind: Mind) -> dict | None:
     if name == "done":
         message = data["message"]
         cited = [public_citation(c) for c in message.get("citations", [])] if shown else []
-        return {**data, "message": {**message, "citations": cited}}
+        done = {**data, "message": {**message, "citations": cited}}
+        if not shown:
+            done.pop("toolMessages", None)  # what a tool returned is a source too
+        return done
     return data
 
 
