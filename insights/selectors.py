@@ -146,13 +146,20 @@ def not_found_questions(*, mind: Mind, period: DateRange, limit: int) -> list[Qu
 def not_found_groups(*, mind: Mind, period: DateRange, not_found: int) -> dict:
     questions = not_found_questions(mind=mind, period=period, limit=MAX_GROUPED_QUESTIONS)
     groups: list[QuestionGroup] = group_questions(questions)
-    return {"questions": not_found, "grouped": len(questions), "groups": groups[:MAX_GROUPS]}
+    return {
+        "questions": not_found,
+        "grouped": len(questions),
+        "group_count": len(groups),
+        "groups": groups[:MAX_GROUPS],
+    }
 
 
 def top_sources(*, mind: Mind, period: DateRange, limit: int = TOP_SOURCES) -> list[dict]:
     """The sources the range's answers cited most: answers citing each (an answer counts a source once) and
     citation markers; the name and type are the source's current ones, or the citation's for a deleted source."""
-    answers_sql, params = final_answers(mind, period).values("id", "citations").query.sql_with_params()
+    answers_sql, params = (
+        final_answers(mind, period).order_by().values("id", "citations").query.sql_with_params()
+    )
     sql = f"""
         SELECT cited.item ->> 'sourceId' AS source_id,
                COUNT(DISTINCT answers.id) AS answers,

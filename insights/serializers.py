@@ -117,6 +117,7 @@ class NotFoundSerializer(serializers.Serializer):
     questions = serializers.IntegerField(help_text="Not-found answers in the range.")
     grouped = serializers.IntegerField(help_text="The most recent ones grouped (at most 300).")
     threshold = serializers.FloatField(help_text="Cosine similarity to join a group.")
+    groupCount = serializers.IntegerField(help_text="Groups found; the 30 largest are listed.")
     groups = QuestionGroupSerializer(many=True)
 
 
@@ -183,6 +184,7 @@ def insights_data(mind_id: str, insights: dict) -> dict:
             "questions": not_found["questions"],
             "grouped": not_found["grouped"],
             "threshold": SIMILARITY_THRESHOLD,
+            "groupCount": not_found["group_count"],
             "groups": [
                 {
                     "representative": group.representative,

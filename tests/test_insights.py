@@ -218,6 +218,7 @@ def test_not_found_questions_are_grouped_by_meaning_with_the_real_model(api, min
     found = insights(api, mind, **{"from": FROM, "to": TO})["notFound"]
     assert (found["questions"], found["grouped"], found["threshold"]) == (7, 7, 0.6)
     groups = found["groups"]
+    assert found["groupCount"] == 3
     assert [g["count"] for g in groups] == [4, 2, 1]
     hours, shipping, price = groups
     assert {e.casefold() for e in hours["examples"]} == {

@@ -26,6 +26,8 @@ EXPECTED_PATHS = {
     "/api/v1/minds/{mind_id}/search",
     "/api/v1/minds/{mind_id}/chat",
     "/api/v1/minds/{mind_id}/conversations",
+    "/api/v1/minds/{mind_id}/insights",
+    "/api/v1/minds/{mind_id}/insights/visitors.csv",
     "/api/v1/conversations/{conversation_id}",
     "/api/v1/chatlogs",
     "/api/v1/chat/completions",
