@@ -55,6 +55,7 @@ def source_index(
     drafts = chunk_segments(
         extracted.segments,
         count_tokens=embedder.count_tokens,
+        count_tokens_many=getattr(embedder, "count_tokens_many", None),
         max_tokens=max_tokens,
         overlap_tokens=min(settings.CHUNK_OVERLAP_TOKENS, max_tokens // 3),
     )

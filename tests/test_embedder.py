@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from knowledge import embedder_export
+from knowledge.chunking import chunk_segments
 from knowledge.embeddings import LocalEmbedder, OnnxEmbedder, _embedder
+from knowledge.extractors.base import Segment
 
 TEXTS = [
     "Vitamin D supplementation reduces the risk of respiratory infections in elderly patients.",
@@ -40,6 +42,20 @@ def test_onnx_counts_tokens_exactly_as_torch(onnx_embedder, torch_embedder):
     for text in [*TEXTS, "", "   ", "a" * 5000, "word " * 1000]:
         assert onnx_embedder.count_tokens(text) == torch_embedder.count_tokens(text), text[:40]
     assert onnx_embedder.max_tokens == torch_embedder.max_tokens == 256
+
+
+def test_batched_token_counts_are_the_single_counts_and_chunk_alike(onnx_embedder, torch_embedder):
+    texts = [*TEXTS, "", "   ", "a" * 5000, "word " * 1000]
+    singles = [onnx_embedder.count_tokens(text) for text in texts]
+    assert onnx_embedder.count_tokens_many(texts) == torch_embedder.count_tokens_many(texts) == singles
+    assert onnx_embedder.count_tokens_many([]) == torch_embedder.count_tokens_many([]) == []
+    segments = [Segment(text, page=1 + i // 3) for i, text in enumerate(TEXTS)]
+    one_by_one = chunk_segments(segments, onnx_embedder.count_tokens, 200, 60)
+    batched = chunk_segments(segments, onnx_embedder.count_tokens, 200, 60, onnx_embedder.count_tokens_many)
+    assert [(d.text, d.token_count, d.page) for d in batched] == [
+        (d.text, d.token_count, d.page) for d in one_by_one
+    ]
+    assert len(batched) > len(segments) // 3  # the long texts were split into sentences and words
 
 
 def test_onnx_vectors_mean_what_torch_vectors_mean(onnx_embedder, torch_embedder):
