@@ -18,7 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.conf import settings
+from knowledge.embeddings import get_local_embedder
 
 SIMILARITY_THRESHOLD = 0.6
 EXAMPLES_PER_GROUP = 5
@@ -51,15 +51,6 @@ def normalized(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def _local_embedder():
-    from knowledge.embeddings import _embedder
-
-    runtime = (
-        settings.EMBEDDING_RUNTIME if settings.EMBEDDING_RUNTIME in ("onnx-int8", "torch") else "onnx-int8"
-    )
-    return _embedder(runtime)
-
-
 def embed(texts: list[str]):
     """A (len(texts), 384) array of unit vectors, from the cache where it has them."""
     import numpy as np
@@ -70,7 +61,7 @@ def embed(texts: list[str]):
             _cache.move_to_end(text)
     missing = [text for text in dict.fromkeys(texts) if text not in known]
     if missing:
-        vectors = _local_embedder().embed_documents([text[:EMBED_CHARS] for text in missing])
+        vectors = get_local_embedder().embed_documents([text[:EMBED_CHARS] for text in missing])
         fresh = {
             text: np.asarray(vector, dtype=np.float32) for text, vector in zip(missing, vectors, strict=True)
         }

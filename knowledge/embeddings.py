@@ -197,6 +197,15 @@ def get_embedder() -> Embedder:
     return _embedder(settings.EMBEDDING_RUNTIME)
 
 
+def get_local_embedder() -> Embedder:
+    """The local model whatever EMBEDDING_BACKEND says: for work that must stay on this machine and needs no
+    vectors comparable with the stored ones (insights group the questions of a range among themselves)."""
+    runtime = (
+        settings.EMBEDDING_RUNTIME if settings.EMBEDDING_RUNTIME in ("onnx-int8", "torch") else "onnx-int8"
+    )
+    return _embedder(runtime)
+
+
 @cache
 def _embedder(kind: str) -> Embedder:
     if kind == "openai":
