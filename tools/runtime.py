@@ -18,6 +18,7 @@ ToolSpec and ToolOutcome live in tools/outcomes.py (re-exported here): the kinds
 build outcomes without importing this module, which calls them.
 """
 
+import functools
 import json
 import logging
 import time
@@ -159,19 +160,28 @@ def _parse(arguments: str) -> dict:
     return parsed
 
 
+@functools.lru_cache(maxsize=256)
+def _validator(schema_json: str):
+    """The checked validator of a schema, kept: checking a schema against its meta-schema costs more than
+    validating the arguments, and a tool's schema changes only when its owner edits it (a new key here)."""
+    schema = json.loads(schema_json)
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    return validator_class(schema)
+
+
 def _validate(spec: ToolSpec, arguments: dict, *, strict: bool) -> None:
     """Against the tool's JSON Schema. An MCP server's schema is its own (and the server checks again): one that
     is not valid JSON Schema is skipped there, while the owner's schema of an HTTP tool must be valid."""
     try:
-        validator_class = jsonschema.validators.validator_for(spec.parameters)
-        validator_class.check_schema(spec.parameters)
+        validator = _validator(json.dumps(spec.parameters, sort_keys=True))
     except jsonschema.SchemaError as exc:
         if strict:
             raise ToolFailure(
                 "The tool's argument schema is not valid JSON Schema.", reason="misconfigured"
             ) from exc
         return
-    error = jsonschema.exceptions.best_match(validator_class(spec.parameters).iter_errors(arguments))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
     if error is not None:
         where = "/".join(str(part) for part in error.absolute_path)
         raise ToolFailure(
