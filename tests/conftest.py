@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 
 from config.redis import redis_client
+from tests.fakellm import FakeLLM
 from tests.helpers import KeyedClient, make_key, make_workspace
 
 
@@ -37,6 +38,24 @@ def api(workspace) -> KeyedClient:
 @pytest.fixture
 def other_api(other_workspace) -> KeyedClient:
     return KeyedClient(make_key(other_workspace, scopes="all"))
+
+
+@pytest.fixture
+def llm(settings):
+    """Points the chat at a FakeLLM (the real `openai` client over a socket): `llm(script=[…])` or `llm(answer)`;
+    every fake started is stopped after the test."""
+    fakes = []
+
+    def start(*args, **kwargs) -> FakeLLM:
+        fake = FakeLLM(*args, **kwargs).__enter__()
+        fakes.append(fake)
+        settings.OPENAI_BASE_URL = fake.base_url
+        settings.OPENAI_API_KEY = "test"
+        return fake
+
+    yield start
+    for fake in fakes:
+        fake.__exit__(None, None, None)
 
 
 @pytest.fixture

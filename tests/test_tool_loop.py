@@ -15,7 +15,7 @@ from conversations.chat import ToolCalled, ToolReturned, TurnDone, chat_complete
 from conversations.models import MESSAGE_ORDER, Message
 from minds.models import Mind
 from tests.corpus_minds import ready_source
-from tests.fakellm import FakeLLM, tool_call, tool_calls
+from tests.fakellm import tool_call, tool_calls
 from tests.fakesite import FakeSite
 from tests.test_search import LIGHTHOUSES, VOLCANOES
 from tools.models import Tool
@@ -36,23 +36,6 @@ def mind(workspace):
     ready_source(mind, "Lighthouses", LIGHTHOUSES)
     ready_source(mind, "Volcanoes", VOLCANOES)
     return mind
-
-
-@pytest.fixture
-def llm(settings):
-    """Points the chat at a FakeLLM: `llm(script=[…])` or `llm(answer)`."""
-    fakes = []
-
-    def start(*args, **kwargs) -> FakeLLM:
-        fake = FakeLLM(*args, **kwargs).__enter__()
-        fakes.append(fake)
-        settings.OPENAI_BASE_URL = fake.base_url
-        settings.OPENAI_API_KEY = "test"
-        return fake
-
-    yield start
-    for fake in fakes:
-        fake.__exit__(None, None, None)
 
 
 @pytest.fixture

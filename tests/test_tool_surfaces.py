@@ -11,7 +11,7 @@ import pytest
 
 from minds.models import Mind
 from tests.corpus_minds import ready_source
-from tests.fakellm import FakeLLM, tool_call
+from tests.fakellm import tool_call
 from tests.fakesite import FakeSite
 from tests.helpers import KeyedClient, make_key
 from tests.test_search import LIGHTHOUSES
@@ -41,22 +41,6 @@ def site(settings):
     with FakeSite() as site:
         site.route("/orders/A-1", '{"order": "A-1", "status": "shipped"}', content_type="application/json")
         yield site
-
-
-@pytest.fixture
-def llm(settings):
-    fakes = []
-
-    def start(*args, **kwargs) -> FakeLLM:
-        fake = FakeLLM(*args, **kwargs).__enter__()
-        fakes.append(fake)
-        settings.OPENAI_BASE_URL = fake.base_url
-        settings.OPENAI_API_KEY = "test"
-        return fake
-
-    yield start
-    for fake in fakes:
-        fake.__exit__(None, None, None)
 
 
 def cite_the_tool(body: dict) -> str:
