@@ -3,7 +3,20 @@
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["api", "page", "page_browser", "ingest", "retrieval", "chat", "quality", "rerank", "ocr", "resync", "load", "tools"]
+ORDER = [
+    "api",
+    "page",
+    "page_browser",
+    "ingest",
+    "retrieval",
+    "chat",
+    "quality",
+    "rerank",
+    "ocr",
+    "resync",
+    "load",
+    "tools",
+]
 HEADER = """# Benchmarks
 
 Measured on the project's machine type (2 cores, 24 GB, no GPU) with the commands shown in each section; each
