@@ -396,16 +396,6 @@ def test_an_unreadable_secret_fails_the_call_without_sending_it(mind, loopback):
         assert site.requests == []
 
 
-def test_an_mcp_tool_without_the_mcp_client_is_an_error_outcome(mind, monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "tools.mcp_client", None)  # as if helper code were missing: ImportError
-    tool = make_tool(mind, "mcp", name="docs_search", parameters={"type": "object", "properties": {}})
-    outcome = call(mind, "docs_search", "")
-    assert outcome.is_error and "MCP" in outcome.content
-    assert audits(tool)[0].changes["ok"] is False
-
-
 def test_a_tool_that_crashes_is_an_outcome_and_the_log_names_only_the_class(mind, monkeypatch, caplog):
     from tools import runtime
 

@@ -136,12 +136,9 @@ class Toolbox:
         if tool.kind == Tool.Kind.HTTP:
             return ToolOutcome(call_http(tool, arguments, timeout=timeout))
         if tool.kind == Tool.Kind.MCP:
-            try:
-                from tools.mcp_client import call_tool
-            except ImportError:
-                raise ToolFailure(
-                    "MCP tools cannot be called on this server.", reason="unavailable"
-                ) from None
+            # Imported on first use: the MCP SDK takes seconds to import, which processes that never call one skip.
+            from tools.mcp_client import call_tool
+
             return call_tool(tool, arguments, conversation_id=self.conversation_id, timeout=timeout)
         raise ToolFailure(f"Tools of kind {tool.kind} cannot be called.", reason="unavailable")
 
