@@ -13,6 +13,7 @@ set to the column size so both backends fill the same `VectorField`.
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 from typing import Protocol
@@ -38,8 +39,9 @@ class Embedder(Protocol):
 
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-# Threads per inference: the machine's cores, at most 2 (a third thread gains nothing on this small model, and two
-# Celery processes each running two threads on two cores lose little to contention; bench/ingest.py measures it).
+# Passages embedded at once by the ONNX runtime, each run on one thread: the machine's cores, at most 2. Whole runs
+# side by side beat splitting each run's matrices over two threads by about 1.25x on this small model (the threads
+# of one run wait for each other at every operator; bench/embedder.py), and give the very same vectors.
 ONNX_THREADS = max(1, min(2, os.cpu_count() or 1))
 
 
@@ -117,32 +119,53 @@ class OnnxEmbedder:
         self._counter.no_padding()
         self._counter.no_truncation()
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = ONNX_THREADS
+        options.intra_op_num_threads = 1  # parallel runs instead (ONNX_THREADS)
         options.inter_op_num_threads = 1
-        # Idle threads sleep instead of spinning: on a machine shared with another worker process and the web
-        # server, spinning burns the CPU the other inference needs.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # InferenceSession.run is thread-safe: the web server's threads embed queries concurrently without a lock.
+        # InferenceSession.run is thread-safe and releases the GIL: the web server's threads embed queries, and
+        # the pool below passages, concurrently on one session.
         self._session = onnxruntime.InferenceSession(
             str(model_path or ensure_exported()), options, providers=["CPUExecutionProvider"]
         )
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
+        self._pool_lock = threading.Lock()
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         import numpy as np
 
         out = np.empty((len(texts), self.dimensions), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(texts)
+        if len(texts) < 2 or ONNX_THREADS < 2:
+            self._embed_rows(out, encodings, range(len(texts)))
+        else:
+            # Interleaved shards: passages of a document come in order, so neighbours have similar lengths.
+            shards = [range(first, len(texts), ONNX_THREADS) for first in range(ONNX_THREADS)]
+            for done in [self._workers().submit(self._embed_rows, out, encodings, shard) for shard in shards]:
+                done.result()
+        return out.tolist()
+
+    def _embed_rows(self, out, encodings, rows: range) -> None:
+        import numpy as np
+
         # One text per run: nothing is padded, and a text's vector does not depend on its batch-mates (dynamic
         # quantization scales activations per run, so padding and neighbours would shift it). Batching gains
         # nothing here: a passage's 50–256 tokens already make matrices large enough for the int8 kernels.
-        for row, encoding in enumerate(self._tokenizer.encode_batch(texts)):
-            ids = np.asarray([encoding.ids], dtype=np.int64)
+        for row in rows:
+            ids = np.asarray([encodings[row].ids], dtype=np.int64)
             (hidden,) = self._session.run(
                 None,
                 {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)},
             )
             pooled = hidden[0].mean(axis=0)  # sentence-transformers' mean pooling; every token is real
             out[row] = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
-        return out.tolist()
+
+    def _workers(self) -> ThreadPoolExecutor:
+        # Threads do not survive a fork: a process forked after the first use (a Celery pool child) makes its own.
+        with self._pool_lock:
+            if self._pool is None or self._pool_pid != os.getpid():
+                self._pool = ThreadPoolExecutor(ONNX_THREADS, thread_name_prefix="embed")
+                self._pool_pid = os.getpid()
+            return self._pool
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
