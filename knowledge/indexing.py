@@ -79,8 +79,8 @@ def source_index(
         with transaction.atomic():
             owner = None
             if links is not None:
-                # Lock order: the owner (with its workspace) before the source, as source creation and collection_delete
-                # take them, so adding the links cannot deadlock with those.
+                # Lock order: the owner (with its workspace) before the source, as source creation and
+                # collection_delete take them, so adding the links cannot deadlock with those.
                 owner = owner_lock(source_owner(source))
                 if owner is None:
                     logger.info(
