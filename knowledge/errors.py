@@ -18,8 +18,9 @@ from config.api.errors import ApplicationError, Conflict, PermissionDenied
 class ExtractionError(ApplicationError):
     """A permanent failure of a source, with a stable code and a message a user can act on.
 
-    Codes: empty_content, pdf_encrypted, no_text_layer, ocr_unavailable, corrupt_file, unsupported_file_type,
-    file_too_large, file_missing, url_not_allowed, fetch_failed, transcription_failed, feed_invalid.
+    Codes: empty_content, pdf_encrypted, no_text_layer, ocr_unavailable, ocr_time_limit, ocr_failed, corrupt_file,
+    unsupported_file_type, file_too_large, file_missing, url_not_allowed, fetch_failed, transcription_failed,
+    feed_invalid (docs/guide.md explains each).
     """
 
     def __init__(self, code: str, message: str, *, details: dict | None = None):
