@@ -5,7 +5,8 @@ ones an OpenAI-compatible client passed). A round that calls the mind's tools ha
 call and result reported as `ToolCalled` / `ToolReturned` events and saved on the conversation when the round ends
 (an assistant message with `tool_calls`, then one `tool` message per call, each taking the next step of the turn).
 A round that calls one of the client's tools ends the turn: the client runs it (OpenAI `finish_reason:
-"tool_calls"`). A round without calls is the answer, streamed as it comes.
+"tool_calls"`), after the mind's own calls of that round have run here. A round without calls is the answer,
+streamed as it comes.
 
 Bounded: at most TOOL_CALLS_PER_TURN calls within TOOL_TURN_BUDGET_SECONDS (each call also bounded by
 TOOL_CALL_TIMEOUT_SECONDS and what is left of the budget). Calls past the bound are not run (their results say so,
@@ -208,6 +209,13 @@ def rounds(
         own = session.own_names
         client_calls = [c for c in calls if c.name not in own and c.name in _client_names(session)]
         if client_calls:
+            # A round that also calls the mind's own tools runs those first (their steps are the turn's, listed
+            # server-side); the client's calls then end the turn, for the client to run.
+            own_calls = [c for c in calls if c.name in own]
+            if own_calls:
+                yield from _run_calls(
+                    session, own_calls, messages=messages, sources=sources, recorder=recorder
+                )
             session.client_calls = client_calls
             return
         yield from _run_calls(session, calls, messages=messages, sources=sources, recorder=recorder)

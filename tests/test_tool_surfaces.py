@@ -11,7 +11,7 @@ import pytest
 
 from minds.models import Mind
 from tests.corpus_minds import ready_source
-from tests.fakellm import tool_call
+from tests.fakellm import tool_call, tool_calls
 from tests.fakesite import FakeSite
 from tests.helpers import KeyedClient, make_key
 from tests.test_search import LIGHTHOUSES
@@ -144,6 +144,44 @@ def test_openai_the_minds_tools_run_server_side_and_the_clients_tool_ends_the_tu
     assert [m["role"] for m in sent[-3:]] == ["user", "assistant", "tool"]
     assert sent[-1] == {"role": "tool", "tool_call_id": "call_weather", "content": '{"sky": "sunny"}'}
     assert_openai_pairs(sent)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_openai_one_round_calling_both_runs_the_minds_tool_and_hands_back_the_clients(sdk, mind, site, llm):
+    order_tool(mind, site)
+    fake = llm(
+        script=[
+            tool_calls(
+                tool_call("lookup_order", {"orderId": "A-1"}, id="call_order"),
+                tool_call("get_weather", {"city": "Lyon"}, id="call_weather"),
+            )
+        ]
+    )
+    question = {"role": "user", "content": "Where is order A-1, and what is the weather in Lyon?"}
+    completion = sdk.chat.completions.create(model=mind.slug, messages=[question], tools=[WEATHER])
+    choice = completion.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert [(c.id, c.function.name) for c in choice.message.tool_calls] == [("call_weather", "get_weather")]
+    # The mind's call of the same round ran server-side, and is listed with its result.
+    assert [r.path for r in site.requests] == ["/orders/A-1"]
+    own_steps = completion.model_extra["tool_messages"]
+    assert [m["role"] for m in own_steps] == ["assistant", "tool"]
+    assert [c["id"] for c in own_steps[0]["tool_calls"]] == ["call_order"]
+    assert own_steps[1]["tool_call_id"] == "call_order" and "shipped" in own_steps[1]["content"]
+    # The client's result continues the turn; what the model is sent pairs every call with its result.
+    fake.script.append("Shipped, and sunny in Lyon.")
+    follow_up = [
+        question,
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [c.model_dump() for c in choice.message.tool_calls],
+        },
+        {"role": "tool", "tool_call_id": "call_weather", "content": '{"sky": "sunny"}'},
+    ]
+    final = sdk.chat.completions.create(model=mind.slug, messages=follow_up, tools=[WEATHER])
+    assert final.choices[0].message.content == "Shipped, and sunny in Lyon."
+    assert_openai_pairs(fake.chat_requests[-1]["messages"])
 
 
 @pytest.mark.django_db(transaction=True)
