@@ -4,14 +4,17 @@ SSRF-safe client, the failures a model reads instead of a 500, the audit of ever
 import json
 import logging
 import threading
+import time
 
 import pytest
+from django.db import connection
 
 from accounts.models import AuditLog
 from knowledge.search import KnowledgeScope
 from minds.models import Mind
 from tests.corpus_minds import ready_source
 from tests.fakesite import FakeSite
+from tools import builtin
 from tools.models import Tool
 from tools.runtime import ToolOutcome, toolbox_for
 from tools.secrets import headers_decrypt, secret_headers_set
@@ -164,6 +167,34 @@ def test_search_knowledge_refuses_arguments_off_its_schema(mind):
         outcome = call(mind, "search_knowledge", arguments)
         assert outcome.is_error and "schema" in outcome.content, (arguments, outcome.content)
         assert outcome.hits == []
+
+
+def statement_timeout() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        return cursor.fetchone()[0]
+
+
+def test_search_knowledge_stops_at_the_tools_timeout_and_restores_the_limit(mind, monkeypatch):
+    ready_source(mind, "Lighthouses", ["The Fresnel lens let lighthouse beams reach over twenty miles."])
+    make_tool(mind, "search_knowledge", name="search_knowledge")
+    before = statement_timeout()
+
+    def slow_search(**kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(5)")  # a query far slower than the call may take
+        return []
+
+    monkeypatch.setattr(builtin, "search_chunks", slow_search)
+    started = time.monotonic()
+    outcome = call(mind, "search_knowledge", {"query": "lighthouse lens"}, timeout=0.3)
+    assert outcome.is_error and "did not finish within 0.3 s" in outcome.content, outcome.content
+    assert time.monotonic() - started < 4
+    assert statement_timeout() == before  # the connection is usable, with its own limit back
+    monkeypatch.undo()
+    found = call(mind, "search_knowledge", {"query": "lighthouse lens"}, timeout=2)
+    assert not found.is_error and found.hits
+    assert statement_timeout() == before  # also after a search that finished, inside the test's transaction
 
 
 # fetch_url --------------------------------------------------------------------------------------------------------

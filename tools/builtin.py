@@ -2,9 +2,12 @@
 (a page of a host the mind allows, read through the SSRF-safe client)."""
 
 import json
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.db import OperationalError, connection, transaction
+from psycopg.errors import QueryCanceled
 
 from knowledge import safe_http
 from knowledge.errors import ExtractionError, TransientError, UrlNotAllowedError
@@ -60,19 +63,40 @@ DEFAULTS: dict[str, dict] = {
 }
 
 
-def search_knowledge(arguments: dict, *, scope: KnowledgeScope) -> tuple[str, list]:
-    """(content, hits): the passages go to the loop, which shows them to the model as citable passages."""
+def search_knowledge(arguments: dict, *, scope: KnowledgeScope, timeout: float) -> tuple[str, list]:
+    """(content, hits): the passages go to the loop, which shows them to the model as citable passages. The
+    database's part of the search stops at `timeout` seconds, like any other tool's call."""
     query = str(arguments.get("query", "")).strip()[:MAX_QUERY_CHARS]
     if not query:
         raise ToolFailure("The query is empty.", reason="invalid_arguments")
     if scope.is_empty:
         return "This mind has no knowledge to search.", []
-    hits = search_chunks(scope=scope, query=query, limit=SEARCH_LIMIT, threshold=0.0, mode="hybrid")
+    try:
+        with statement_time_limit(timeout):
+            hits = search_chunks(scope=scope, query=query, limit=SEARCH_LIMIT, threshold=0.0, mode="hybrid")
+    except OperationalError as exc:
+        if not isinstance(exc.__cause__, QueryCanceled):
+            raise
+        raise ToolFailure(f"The search did not finish within {timeout:g} s.", reason="timeout") from exc
     hits = [hit for hit in hits if hit.vector_score >= MIN_SIMILARITY]
     if not hits:
         return f"No passage of the mind's knowledge matches {query!r}; try other words.", []
     names = list(dict.fromkeys(hit.chunk.source.name for hit in hits))
     return f"Found {len(hits)} passage(s) for {query!r}, from: {', '.join(names)[:500]}.", hits
+
+
+@contextmanager
+def statement_time_limit(seconds: float):
+    """Every query inside stops after `seconds` (PostgreSQL's statement_timeout, for this transaction only; the
+    previous limit is back afterwards, also inside a caller's transaction)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('statement_timeout')")
+        (previous,) = cursor.fetchone()
+        cursor.execute(
+            "SELECT set_config('statement_timeout', %s, true)", [f"{max(1, int(seconds * 1000))}ms"]
+        )
+        yield
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
 
 
 def host_allowed(host: str, allowed_hosts: list[str]) -> bool:

@@ -129,7 +129,7 @@ class Toolbox:
 
     def _run(self, tool: Tool, arguments: dict, *, timeout: float) -> ToolOutcome:
         if tool.kind == Tool.Kind.SEARCH_KNOWLEDGE:
-            content, hits = builtin.search_knowledge(arguments, scope=self.scope)
+            content, hits = builtin.search_knowledge(arguments, scope=self.scope, timeout=timeout)
             return ToolOutcome(content, hits=hits)
         if tool.kind == Tool.Kind.FETCH_URL:
             return ToolOutcome(builtin.fetch_url(arguments, tool=tool, timeout=timeout))
