@@ -597,7 +597,7 @@ def test_a_connection_reading_past_its_byte_cap_is_an_error_outcome(loopback, mo
         make_tool(server, "big"), {"size": 200_000}, conversation_id="cap", timeout=20
     )
     assert outcome.is_error is True, outcome.content[:200]
-    assert outcome.content.startswith("The MCP server remote failed")  # the SDK saw the stream end early
+    assert outcome.content.startswith("The MCP server remote failed: The MCP server sent more than 64 KB")
     # A new session (new connections, a new budget) still answers small calls.
     small = mcp_client.call_tool(
         make_tool(server, "echo"), {"text": "small"}, conversation_id="cap2", timeout=20

@@ -85,14 +85,20 @@ class Endpoint:
 
 
 class _CappedStream(httpcore2.AsyncNetworkStream):
-    def __init__(self, stream: httpcore2.AsyncNetworkStream, budget: list[int]):
+    def __init__(
+        self, stream: httpcore2.AsyncNetworkStream, budget: list[int], refusals: "Refusals | None" = None
+    ):
         self._stream = stream
         self._budget = budget  # shared with the TLS-wrapped stream of the same connection
+        self._refusals = refusals
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         data = await self._stream.read(max_bytes, timeout)
         self._budget[0] -= len(data)
         if self._budget[0] < 0:
+            # The SDK turns the broken stream into "stream ended without a response": noted, to say why.
+            if self._refusals is not None:
+                self._refusals.oversized = True
             raise httpcore2.ReadError("The MCP server sent more than the connection allows.")
         return data
 
@@ -104,7 +110,7 @@ class _CappedStream(httpcore2.AsyncNetworkStream):
 
     async def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> "_CappedStream":
         return _CappedStream(
-            await self._stream.start_tls(ssl_context, server_hostname, timeout), self._budget
+            await self._stream.start_tls(ssl_context, server_hostname, timeout), self._budget, self._refusals
         )
 
     def get_extra_info(self, info: str) -> Any:
@@ -114,8 +120,9 @@ class _CappedStream(httpcore2.AsyncNetworkStream):
 class SafeBackend(httpcore2.AsyncNetworkBackend):
     """anyio's sockets, connected only to addresses checked at connect time (the name is resolved here, once)."""
 
-    def __init__(self):
+    def __init__(self, refusals: "Refusals | None" = None):
         self._backend = httpcore2.AnyIOBackend()
+        self._refusals = refusals
 
     async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
         host = host.strip("[]")
@@ -146,7 +153,7 @@ class SafeBackend(httpcore2.AsyncNetworkBackend):
             except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
                 last = exc
                 continue
-            return _CappedStream(stream, [MAX_CONNECTION_BYTES])
+            return _CappedStream(stream, [MAX_CONNECTION_BYTES], self._refusals)
         assert last is not None
         raise last
 
@@ -160,13 +167,20 @@ class SafeBackend(httpcore2.AsyncNetworkBackend):
 class Refusals:
     """What the server refused over HTTP, which the SDK turns into a JSON-RPC error without the status: a 404 on a
     request that carried our session id (per the specification the session is gone and the client must open a new
-    one), and the last 401 or 403 (the credentials)."""
+    one), and the last 401 or 403 (the credentials); and an answer cut at the connection's byte cap."""
 
     def __init__(self):
         self.session_lost = False
         self.auth_status: int | None = None
+        self.oversized = False
 
     def error(self) -> "McpError | None":
+        if self.oversized:
+            return McpError(
+                "mcp_response_too_large",
+                f"The MCP server sent more than {MAX_CONNECTION_BYTES // 2**10:,} KB on one connection; its "
+                "answer was not read.",
+            )
         if self.auth_status is not None:
             return McpError(
                 "mcp_unauthorized",
@@ -205,7 +219,7 @@ def safe_http_client(
 
     tls = _tls_context()
     transport = httpx2.AsyncHTTPTransport(verify=tls, trust_env=False)
-    transport._pool = httpcore2.AsyncConnectionPool(ssl_context=tls, network_backend=SafeBackend())
+    transport._pool = httpcore2.AsyncConnectionPool(ssl_context=tls, network_backend=SafeBackend(refusals))
     return httpx2.AsyncClient(
         transport=transport,
         headers={"User-Agent": USER_AGENT, **dict(headers)},
