@@ -152,6 +152,21 @@ def test_a_server_that_forgot_the_session_is_reconnected(loopback, mind, mcp_ser
     assert mcp_server.initializations() == 2  # the first session, then one new one after the restart
 
 
+def test_sessions_still_open_at_exit_are_closed_with_their_servers(loopback, mind, mcp_server):
+    server = make_server(mind, mcp_server.url)
+    echo = make_tool(server, "echo")
+    for conversation in ("exit-1", "exit-2"):
+        assert (
+            mcp_client.call_tool(echo, {"text": "x"}, conversation_id=conversation, timeout=20).is_error
+            is False
+        )
+    assert {("exit-1", server.id), ("exit-2", server.id)} <= set(mcp_sessions.open_sessions())
+    deletes = mcp_server.deletes()
+    mcp_sessions.close_at_exit()  # what atexit runs
+    assert not set(mcp_sessions.open_sessions()) & {("exit-1", server.id), ("exit-2", server.id)}
+    assert mcp_server.deletes() >= deletes + 2  # each server was told its session ended
+
+
 def test_idle_sessions_are_closed(loopback, mind, mcp_server):
     loopback.MCP_SESSION_IDLE_SECONDS = 0.5
     server = make_server(mind, mcp_server.url)

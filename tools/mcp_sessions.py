@@ -26,6 +26,7 @@ same check. Bytes read on one connection are capped (`MAX_CONNECTION_BYTES`).
 """
 
 import asyncio
+import atexit
 import concurrent.futures
 import logging
 import os
@@ -54,6 +55,7 @@ T = TypeVar("T")
 
 MAX_SESSIONS = 256  # per process; the least recently used idle one is closed to make room
 MAX_CONNECTION_BYTES = 16 * 2**20  # read on one connection, over its whole life
+EXIT_CLOSE_SECONDS = 3.0  # given to closing the sessions when the process exits
 USER_AGENT = "MindsBot/1.0 (+mcp client)"
 CLIENT_INFO = Implementation(name="minds", version="1.0")
 CONNECT_TIMEOUT = 10.0
@@ -358,6 +360,14 @@ class _Runtime:
             del self.sessions[session.key]
         session.close()
 
+    async def close_all(self, timeout: float) -> None:
+        """Every session closed, each telling its server (the transport's DELETE), within `timeout`."""
+        sessions = list(self.sessions.values())
+        for session in sessions:
+            self.drop(session)
+        if sessions:
+            await asyncio.wait([session.task for session in sessions], timeout=timeout)
+
     def _make_room(self) -> None:
         while len(self.sessions) >= MAX_SESSIONS:
             idle = [s for s in self.sessions.values() if s.in_flight == 0] or list(self.sessions.values())
@@ -409,6 +419,21 @@ def _forget_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def close_at_exit(timeout: float = EXIT_CLOSE_SECONDS) -> None:
+    """At the process's exit, the open sessions are closed, so servers need not wait for their idle timeout."""
+    runtime = _runtime
+    if runtime is None or runtime.pid != os.getpid() or not runtime.thread.is_alive():
+        return
+    future = asyncio.run_coroutine_threadsafe(runtime.close_all(timeout), runtime.loop)
+    try:
+        future.result(timeout + 0.5)
+    except Exception:  # exiting anyway: a server that does not answer keeps its session until its own timeout
+        logger.info("MCP sessions not all closed at exit", exc_info=True)
+
+
+atexit.register(close_at_exit)
 
 
 def run(make: Callable[[_Runtime], Awaitable[T]], *, timeout: float) -> T:
