@@ -6,7 +6,6 @@ duplicates chunks, and a source deleted or reprocessed meanwhile is left alone. 
 links are written in the same transaction (knowledge/links.py), so the page is ready exactly when they exist.
 """
 
-import bisect
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -14,8 +13,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
-from knowledge.chunking import ChunkDraft, chunk_segments
-from knowledge.embedding_stream import EmbeddingStream
+from knowledge.chunking import chunk_segments
 from knowledge.embeddings import get_embedder
 from knowledge.extractors.base import Extracted
 from knowledge.links import SUMMARY, PreparedLinks, links_insert
@@ -25,10 +23,7 @@ from knowledge.source_states import Claim, source_mark_ready
 
 logger = logging.getLogger(__name__)
 
-INSERT_BATCH = 200  # rows per INSERT: written as soon as their vectors exist
-# Storing a chunk (a row, its HNSW and full-text index entries) takes about 1.4 ms on 2 cores (bench/ingest.py);
-# the estimate leaves room for the embedding running beside it.
-INSERT_SECONDS_PER_CHUNK = 0.002
+INSERT_BATCH = 500
 # In the source's metadata after each indexing: chunks whose vector was kept from the previous run, and embedded.
 REUSED_CHUNKS = "reusedChunks"
 EMBEDDED_CHUNKS = "embeddedChunks"
@@ -68,86 +63,66 @@ def source_index(
     reusable = _reusable_vectors(source, title, embedder.model_name)
     vectors = [reusable.get((d.content_hash, d.heading_path[:1000])) for d in drafts]
     missing = [i for i, vector in enumerate(vectors) if vector is None]
-    texts = [embedding_text(title, drafts[i].heading_path, drafts[i].text) for i in missing]
-    base_url = extracted.metadata.get("finalUrl") or source.url
-    text_hash = hashlib.sha256(extracted.text.encode()).hexdigest()
-    with EmbeddingStream(embedder, texts) as stream:
-        # The transaction starts when the embedding left would take about as long as storing every chunk: the
-        # first chunks are written while the last are embedded, and the source stays locked no longer than the
-        # insert takes (knowledge/embedding_stream.py).
-        stream.wait_until(seconds_left=len(drafts) * INSERT_SECONDS_PER_CHUNK)
-        with transaction.atomic():
-            owner = None
-            if links is not None:
-                # Lock order: the owner (with its workspace) before the source, as source creation and
-                # collection_delete take them, so adding the links cannot deadlock with those.
-                owner = owner_lock(source_owner(source))
-                if owner is None:
-                    logger.info(
-                        "source %s: its owner was deleted before storing chunks; discarding", source.id
-                    )
-                    return None
-            owned = claim.owned().select_for_update().first()
-            if owned is None:
-                logger.info("source %s: claim lost before storing chunks; discarding", source.id)
-                return None
-            Chunk.objects.filter(source_id=source.id).delete()
-            for start in range(0, len(drafts), INSERT_BATCH):
-                end = min(start + INSERT_BATCH, len(drafts))
-                embedded = bisect.bisect_left(
-                    missing, end
-                )  # the batch's new vectors are among the first `embedded`
-                for i, vector in zip(missing[:embedded], stream.vectors_until(embedded), strict=True):
-                    vectors[i] = vector
-                # PostgreSQL computes their search_vector.
-                Chunk.objects.bulk_create(
-                    [
-                        _chunk(
-                            source, ordinal, drafts[ordinal], vectors[ordinal], embedder.model_name, base_url
-                        )
-                        for ordinal in range(start, end)
-                    ]
-                )
-            metadata = {**owned.metadata, **_public_metadata(extracted)}
-            metadata[REUSED_CHUNKS] = len(drafts) - len(missing)
-            metadata[EMBEDDED_CHUNKS] = len(missing)
-            linked: list[str] = []
-            if owner is not None:
-                linked, metadata[SUMMARY] = links_insert(owner=owner, prepared=links)
-            # The row is locked and owned: this update cannot lose the claim any more.
-            source_mark_ready(
-                claim,
-                chunk_count=len(drafts),
-                token_count=sum(d.token_count for d in drafts),
-                page_count=extracted.page_count,
-                duration_seconds=extracted.duration_seconds,
-                embedding_model=embedder.model_name,
-                metadata=metadata,
-                content_hash=owned.content_hash or text_hash,
-            )
-    return Indexed(tuple(linked))
-
-
-def _chunk(
-    source: Source, ordinal: int, draft: ChunkDraft, vector: list[float], model_name: str, base_url: str
-) -> Chunk:
-    return Chunk(
-        workspace_id=source.workspace_id,
-        mind_id=source.mind_id,
-        collection_id=source.collection_id,
-        source_id=source.id,
-        ordinal=ordinal,
-        content=draft.text,
-        content_hash=draft.content_hash,
-        token_count=draft.token_count,
-        embedding=vector,
-        embedding_model=model_name,
-        page=draft.page,
-        heading_path=draft.heading_path[:1000],
-        start_seconds=draft.start_seconds,
-        end_seconds=draft.end_seconds,
-        url=_chunk_url(source, base_url, draft.start_seconds),
+    fresh = embedder.embed_documents(
+        [embedding_text(title, drafts[i].heading_path, drafts[i].text) for i in missing]
     )
+    for i, vector in zip(missing, fresh, strict=True):
+        vectors[i] = vector
+    base_url = extracted.metadata.get("finalUrl") or source.url
+    chunks = [
+        Chunk(
+            workspace_id=source.workspace_id,
+            mind_id=source.mind_id,
+            collection_id=source.collection_id,
+            source_id=source.id,
+            ordinal=ordinal,
+            content=draft.text,
+            content_hash=draft.content_hash,
+            token_count=draft.token_count,
+            embedding=vector,
+            embedding_model=embedder.model_name,
+            page=draft.page,
+            heading_path=draft.heading_path[:1000],
+            start_seconds=draft.start_seconds,
+            end_seconds=draft.end_seconds,
+            url=_chunk_url(source, base_url, draft.start_seconds),
+        )
+        for ordinal, (draft, vector) in enumerate(zip(drafts, vectors, strict=True))
+    ]
+    text_hash = hashlib.sha256(extracted.text.encode()).hexdigest()
+    with transaction.atomic():
+        owner = None
+        if links is not None:
+            # Lock order: the owner (with its workspace) before the source, as source creation and collection_delete
+            # take them, so adding the links cannot deadlock with those.
+            owner = owner_lock(source_owner(source))
+            if owner is None:
+                logger.info("source %s: its owner was deleted before storing chunks; discarding", source.id)
+                return None
+        owned = claim.owned().select_for_update().first()
+        if owned is None:
+            logger.info("source %s: claim lost before storing chunks; discarding", source.id)
+            return None
+        Chunk.objects.filter(source_id=source.id).delete()
+        Chunk.objects.bulk_create(chunks, batch_size=INSERT_BATCH)  # PostgreSQL computes their search_vector
+        metadata = {**owned.metadata, **_public_metadata(extracted)}
+        metadata[REUSED_CHUNKS] = len(drafts) - len(missing)
+        metadata[EMBEDDED_CHUNKS] = len(missing)
+        linked: list[str] = []
+        if owner is not None:
+            linked, metadata[SUMMARY] = links_insert(owner=owner, prepared=links)
+        # The row is locked and owned: this update cannot lose the claim any more.
+        source_mark_ready(
+            claim,
+            chunk_count=len(chunks),
+            token_count=sum(d.token_count for d in drafts),
+            page_count=extracted.page_count,
+            duration_seconds=extracted.duration_seconds,
+            embedding_model=embedder.model_name,
+            metadata=metadata,
+            content_hash=owned.content_hash or text_hash,
+        )
+    return Indexed(tuple(linked))
 
 
 def _reusable_vectors(source: Source, title: str, model_name: str) -> dict[tuple[str, str], list[float]]:
