@@ -11,11 +11,22 @@ from common import ROOT
 CACHE = ROOT / ".data" / "bench-cache"
 
 
+def _model_identity() -> str:
+    from django.conf import settings
+
+    if settings.EMBEDDING_BACKEND == "local" and settings.EMBEDDING_RUNTIME == "onnx-int8":
+        from knowledge.embedder_export import file_name
+
+        return file_name()
+    return f"{settings.EMBEDDING_BACKEND}:{settings.EMBEDDING_RUNTIME}"
+
+
 def embed_cached(texts: list[str], name: str) -> np.ndarray:
     from knowledge.embeddings import get_embedder
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
+    # The model's identity is part of the key: a new ONNX export must not be measured with the old one's vectors.
+    digest = hashlib.sha256("\x00".join([_model_identity(), *texts]).encode()).hexdigest()[:16]
     path = CACHE / f"{name}-{digest}.npy"
     if path.exists():
         return np.load(path)
