@@ -105,6 +105,19 @@ def sdk(live_server, workspace):
     )
 
 
+def weather_follow_up(question: dict, choice) -> list[dict]:
+    """The client's next request: its question, the assistant's tool calls it was handed, and its weather result."""
+    return [
+        question,
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [c.model_dump() for c in choice.message.tool_calls],
+        },
+        {"role": "tool", "tool_call_id": "call_weather", "content": '{"sky": "sunny"}'},
+    ]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_openai_the_minds_tools_run_server_side_and_the_clients_tool_ends_the_turn(sdk, mind, site, llm):
     order_tool(mind, site)
@@ -128,15 +141,7 @@ def test_openai_the_minds_tools_run_server_side_and_the_clients_tool_ends_the_tu
     offered = sorted(t["function"]["name"] for t in fake.chat_requests[0]["tools"])
     assert offered == ["get_weather", "lookup_order"]
     # The client runs its tool and continues the turn with the result.
-    follow_up = [
-        question,
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [c.model_dump() for c in choice.message.tool_calls],
-        },
-        {"role": "tool", "tool_call_id": "call_weather", "content": '{"sky": "sunny"}'},
-    ]
+    follow_up = weather_follow_up(question, choice)
     final = sdk.chat.completions.create(model=mind.slug, messages=follow_up, tools=[WEATHER])
     assert final.choices[0].finish_reason == "stop"
     assert final.choices[0].message.content == "Shipped, and sunny in Lyon."
@@ -170,15 +175,7 @@ def test_openai_one_round_calling_both_runs_the_minds_tool_and_hands_back_the_cl
     assert own_steps[1]["tool_call_id"] == "call_order" and "shipped" in own_steps[1]["content"]
     # The client's result continues the turn; what the model is sent pairs every call with its result.
     fake.script.append("Shipped, and sunny in Lyon.")
-    follow_up = [
-        question,
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [c.model_dump() for c in choice.message.tool_calls],
-        },
-        {"role": "tool", "tool_call_id": "call_weather", "content": '{"sky": "sunny"}'},
-    ]
+    follow_up = weather_follow_up(question, choice)
     final = sdk.chat.completions.create(model=mind.slug, messages=follow_up, tools=[WEATHER])
     assert final.choices[0].message.content == "Shipped, and sunny in Lyon."
     assert_openai_pairs(fake.chat_requests[-1]["messages"])
