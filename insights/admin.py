@@ -6,6 +6,7 @@ days, the last 30 days by default; an invalid range is reported on the page and 
 """
 
 from django.contrib import admin
+from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.template.response import TemplateResponse
@@ -47,7 +48,7 @@ class MindInsightsAdmin(admin.ModelAdmin):
     @admin.display(description="Insights")
     def insights_link(self, obj):
         return format_html(
-            '<a href="{}">Insights</a>', reverse("admin:insights_mindinsights_change", args=[obj.pk])
+            '<a href="{}">Insights</a>', reverse("admin:insights_mindinsights_change", args=[quote(obj.pk)])
         )
 
     def get_urls(self):
@@ -61,7 +62,8 @@ class MindInsightsAdmin(admin.ModelAdmin):
         ]
 
     def _mind(self, request, object_id: str) -> MindInsights:
-        mind = self.get_object(request, object_id)
+        # Admin URLs carry the id quoted (admin.utils.quote: `_` becomes `_5F`), as Django's own views expect.
+        mind = self.get_object(request, unquote(object_id))
         if mind is None:
             raise Http404("No such mind.")
         if not self.has_view_permission(request, mind):
@@ -98,8 +100,8 @@ class MindInsightsAdmin(admin.ModelAdmin):
             "problems": problems,
             "insights": insights,
             "threshold": SIMILARITY_THRESHOLD,
-            "mind_admin_url": reverse("admin:minds_mind_change", args=[mind.pk]),
-            "csv_url": reverse("admin:insights_mindinsights_visitors_csv", args=[mind.pk])
+            "mind_admin_url": reverse("admin:minds_mind_change", args=[quote(mind.pk)]),
+            "csv_url": reverse("admin:insights_mindinsights_visitors_csv", args=[quote(mind.pk)])
             + f"?from={period.start.isoformat()}&to={period.end.isoformat()}",
             "conversations_chart": charts.stacked_bars(
                 "Conversations per day by channel",

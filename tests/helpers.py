@@ -5,6 +5,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib.admin.utils import quote
 from django.test import Client
 
 from accounts.models import Workspace
@@ -60,6 +61,12 @@ class KeyedClient(Client):
 
         upload = SimpleUploadedFile(file_name, content, content_type=content_type)
         return super().post(path, {"file": upload, **kwargs}, headers=self._headers(None))
+
+
+def admin_path(model: str, object_id: str, view: str = "change") -> str:
+    """`/admin/<app>/<model>/<id>/<view>/` with the id quoted as the admin quotes it: a raw id holding `_3A` or `_5F`
+    would be read back as `:` or `_` and name another object (1 id in 200 of our random ones)."""
+    return f"/admin/{model}/{quote(object_id)}/{view}/"
 
 
 def assert_error(response, status: int, code: str) -> dict[str, Any]:

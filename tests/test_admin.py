@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from apikeys.models import ApiKey
 from knowledge.models import Source
 from minds.models import Mind
-from tests.helpers import KeyedClient, assert_error
+from tests.helpers import KeyedClient, admin_path, assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +40,7 @@ def test_every_admin_list_loads(admin_client, workspace, page):
 
 
 def test_workspace_page_shows_the_webhook_secret(admin_client, workspace):
-    page = admin_client.get(f"/admin/accounts/workspace/{workspace.id}/change/").content.decode()
+    page = admin_client.get(admin_path("accounts/workspace", workspace.id)).content.decode()
     assert workspace.webhook_secret in page
 
 
@@ -63,7 +63,7 @@ def test_key_created_in_admin_is_shown_once_and_revocable(admin_client, workspac
     assert KeyedClient(key).get("/api/v1/auth/verify").status_code == 200
     api_key = ApiKey.objects.get(name="from admin")
     assert api_key.last4 == key[-4:] and api_key.key_hash != key
-    detail = admin_client.get(f"/admin/apikeys/apikey/{api_key.id}/change/").content.decode()
+    detail = admin_client.get(admin_path("apikeys/apikey", api_key.id)).content.decode()
     assert key not in detail
     admin_client.post("/admin/apikeys/apikey/", {"action": "revoke", "_selected_action": [api_key.id]})
     assert_error(KeyedClient(key).get("/api/v1/auth/verify"), 401, "invalid_api_key")

@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import AuditLog, Group
 from apikeys.models import ApiKey
 from minds.models import Mind
-from tests.helpers import KeyedClient, assert_error, make_key
+from tests.helpers import KeyedClient, admin_path, assert_error, make_key
 
 pytestmark = pytest.mark.django_db
 
@@ -188,7 +188,7 @@ def test_workspace_settings_changed_in_the_admin_are_recorded_without_the_webhoo
     User.objects.create_superuser("admin", "admin@example.com", "pw-for-tests-only")
     client.login(username="admin", password="pw-for-tests-only")
     response = client.post(
-        f"/admin/accounts/workspace/{workspace.id}/change/",
+        admin_path("accounts/workspace", workspace.id),
         {
             "name": "Acme Inc",
             "minds_limit": "5",
@@ -214,7 +214,7 @@ def test_workspace_settings_changed_in_the_admin_are_recorded_without_the_webhoo
     assert workspace.webhook_secret not in json.dumps(list(AuditLog.objects.values("changes")))
     # Saving without a change records nothing.
     client.post(
-        f"/admin/accounts/workspace/{workspace.id}/change/",
+        admin_path("accounts/workspace", workspace.id),
         {
             "name": "Acme Inc",
             "minds_limit": "5",
@@ -230,7 +230,7 @@ def test_members_and_groups_changed_in_the_admin_are_recorded(client, workspace)
     User.objects.create_superuser("admin", "admin@example.com", "pw-for-tests-only")
     client.login(username="admin", password="pw-for-tests-only")
     group = Group.objects.create(workspace=workspace, name="Staff")
-    client.post(f"/admin/accounts/group/{group.id}/change/", {"name": "Staff", "roles": ["role_member"]})
+    client.post(admin_path("accounts/group", group.id), {"name": "Staff", "roles": ["role_member"]})
     entry = AuditLog.objects.get(entity="group", action="update")
     assert (
         entry.changes == {"roles": {"from": [], "to": ["role_member"]}} and entry.actor_label == "admin:admin"
@@ -248,7 +248,7 @@ def test_members_and_groups_changed_in_the_admin_are_recorded(client, workspace)
     assert added.status_code == 302, added.content.decode()[:3000]
     created = AuditLog.objects.get(entity="member", action="create")
     assert created.entity_name == "ann@example.com" and created.changes["groupIds"] == [group.id]
-    client.post(f"/admin/accounts/group/{group.id}/delete/", {"post": "yes"})
+    client.post(admin_path("accounts/group", group.id, "delete"), {"post": "yes"})
     assert AuditLog.objects.get(entity="group", action="delete").changes["memberIds"] == [created.entity_id]
 
 
@@ -393,9 +393,11 @@ def test_the_audit_log_admin_is_read_only_with_filters_and_search(client, api, h
     assert names(entity="member") == ["ann@example.com"]
     assert names(entity="group", action="create") == ["G4", "G3", "G2", "G1", "G0"]
     assert names(q="G3") == ["G3"]
-    assert client.get(f"/admin/accounts/auditlog/{entry.id}/change/").status_code == 200
+    assert client.get(admin_path("accounts/auditlog", entry.id)).status_code == 200
     assert client.get("/admin/accounts/auditlog/add/").status_code == 403
-    assert client.post(f"/admin/accounts/auditlog/{entry.id}/change/", {"entity": "x"}).status_code == 403
-    assert client.post(f"/admin/accounts/auditlog/{entry.id}/delete/", {"post": "yes"}).status_code == 403
+    assert client.post(admin_path("accounts/auditlog", entry.id), {"entity": "x"}).status_code == 403
+    assert (
+        client.post(admin_path("accounts/auditlog", entry.id, "delete"), {"post": "yes"}).status_code == 403
+    )
     entry.refresh_from_db()
     assert entry.entity == "group"

@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 
 from minds.models import Mind
+from tests.helpers import admin_path
 from tests.test_insights import DAY1, FROM, TO, conversation, seed, turn
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +40,7 @@ def test_the_insights_page_renders_svg_charts_and_the_numbers(client, mind):
     hostile = conversation(mind, "public", DAY1, email="<script>x</script>@example.com")
     turn(hostile, 1, DAY1, "<script>alert(1)</script> where is it?", [])
     admin = staff_client(client, "view_mindinsights")
-    page = admin.get(f"/admin/insights/mindinsights/{mind.id}/change/", {"from": FROM, "to": TO})
+    page = admin.get(admin_path("insights/mindinsights", mind.id), {"from": FROM, "to": TO})
     assert page.status_code == 200
     html = page.content.decode()
     # Four charts, drawn on the server: no script on the page for them.
@@ -82,7 +83,7 @@ def test_the_insights_page_renders_svg_charts_and_the_numbers(client, mind):
 def test_an_invalid_range_is_reported_and_the_default_shown(client, mind):
     admin = staff_client(client, "view_mindinsights")
     html = admin.get(
-        f"/admin/insights/mindinsights/{mind.id}/change/", {"from": "2026-03-05", "to": "2026-03-01"}
+        admin_path("insights/mindinsights", mind.id), {"from": "2026-03-05", "to": "2026-03-01"}
     ).content.decode()
     assert "`from` is after `to`." in html and "Showing the default range instead." in html
     assert html.count('class="insights-chart"') == 4
@@ -92,7 +93,7 @@ def test_the_csv_export_of_the_admin(client, mind):
     conversation(mind, "public", DAY1, email="=cmd@example.com")
     conversation(mind, "public", DAY1 - timedelta(days=60), email="early@example.com")
     admin = staff_client(client, "view_mindinsights")
-    page = admin.get(f"/admin/insights/mindinsights/{mind.id}/change/", {"from": FROM, "to": TO})
+    page = admin.get(admin_path("insights/mindinsights", mind.id), {"from": FROM, "to": TO})
     link = (
         re.search(r'href="([^"]*visitors\.csv[^"]*)"', page.content.decode()).group(1).replace("&amp;", "&")
     )
@@ -106,23 +107,51 @@ def test_the_csv_export_of_the_admin(client, mind):
 
 def test_the_page_is_read_only_and_needs_the_view_permission(client, mind):
     admin = staff_client(client)
-    assert admin.get(f"/admin/insights/mindinsights/{mind.id}/change/").status_code == 403
-    assert admin.get(f"/admin/insights/mindinsights/{mind.id}/visitors.csv").status_code == 403
+    assert admin.get(admin_path("insights/mindinsights", mind.id)).status_code == 403
+    assert (
+        admin.get(admin_path("insights/mindinsights", mind.id, "visitors.csv").rstrip("/")).status_code == 403
+    )
     user = User.objects.get(username="staff")
     user.user_permissions.add(Permission.objects.get(codename="view_mindinsights"))
-    assert admin.get(f"/admin/insights/mindinsights/{mind.id}/change/").status_code == 200
+    assert admin.get(admin_path("insights/mindinsights", mind.id)).status_code == 200
     assert admin.get("/admin/insights/mindinsights/mind_missing/change/").status_code == 404
     listing = admin.get("/admin/insights/mindinsights/").content.decode()
-    assert f'href="/admin/insights/mindinsights/{mind.id}/change/"' in listing
+    assert f'href="{admin_path("insights/mindinsights", mind.id)}"' in listing
     # Nothing to add, change or delete.
     assert admin.get("/admin/insights/mindinsights/add/").status_code == 403
-    assert admin.post(f"/admin/insights/mindinsights/{mind.id}/change/", {"name": "x"}).status_code == 405
-    assert admin.get(f"/admin/insights/mindinsights/{mind.id}/delete/").status_code == 403
+    assert admin.post(admin_path("insights/mindinsights", mind.id), {"name": "x"}).status_code == 405
+    assert admin.get(admin_path("insights/mindinsights", mind.id, "delete")).status_code == 403
     mind.refresh_from_db()
     assert mind.name == "Shop <i>"
 
 
 def test_the_mind_admin_links_to_its_insights(client, mind):
     admin = staff_client(client, "view_mindinsights", "view_mind")
-    html = admin.get(f"/admin/minds/mind/{mind.id}/change/").content.decode()
-    assert f'href="/admin/insights/mindinsights/{mind.id}/change/"' in html
+    html = admin.get(admin_path("minds/mind", mind.id)).content.decode()
+    assert f'href="{admin_path("insights/mindinsights", mind.id)}"' in html
+
+
+def test_every_admin_link_to_a_mind_whose_id_looks_quoted_opens_it(client, workspace):
+    # The admin writes `_` in an id as `_5F` and reads `_3A` back as `:`: a link built from the raw id, or a view
+    # that reads the id without unquoting it, opens another object (or none) for such an id.
+    mind = Mind.objects.create(id="mind_3Ab5Fc", workspace=workspace, name="Quoted", slug="quoted")
+    admin = staff_client(client, "view_mindinsights", "view_mind")
+    pages = {
+        "listing": admin.get("/admin/insights/mindinsights/").content.decode(),
+        "mind page": admin.get(admin_path("minds/mind", mind.id)).content.decode(),
+    }
+    insights = admin.get(admin_path("insights/mindinsights", mind.id)).content.decode()
+    assert "Insights: Quoted" in insights
+    pages["insights page"] = insights
+    links = {
+        (name, href)
+        for name, html in pages.items()
+        for href in re.findall(r'href="(/admin/(?:insights/mindinsights|minds/mind)/[^"/]+/[^"]*)"', html)
+    }
+    assert {href.split("?")[0] for _, href in links} >= {
+        admin_path("insights/mindinsights", mind.id),
+        admin_path("minds/mind", mind.id),
+        admin_path("insights/mindinsights", mind.id, "visitors.csv").rstrip("/"),
+    }
+    for name, href in links:
+        assert admin.get(href.replace("&amp;", "&")).status_code == 200, (name, href)

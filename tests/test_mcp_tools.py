@@ -5,7 +5,7 @@ outcomes, SSRF refusal, secret headers never shown, and the native API."""
 import pytest
 
 from minds.models import Mind
-from tests.helpers import assert_error, wait_for
+from tests.helpers import admin_path, assert_error, wait_for
 from tests.mcpserver import McpTestServer, free_port
 from tools import mcp_client, mcp_sessions
 from tools.models import McpServer, Tool
@@ -588,9 +588,9 @@ def test_the_admin_shows_servers_and_endpoints_without_secrets(client, loopback,
     endpoint.save()
     pages = [
         "/admin/tools/mcpserver/",
-        f"/admin/tools/mcpserver/{server.id}/change/",
+        admin_path("tools/mcpserver", server.id),
         "/admin/tools/contextendpoint/",
-        f"/admin/tools/contextendpoint/{mind.id}/change/",
+        admin_path("tools/contextendpoint", mind.id),
     ]
     for page in pages:
         response = client.get(page)

@@ -13,7 +13,7 @@ from accounts.models import AuditLog, Group, Member
 from accounts.roles import ROLES
 from apikeys.models import ApiKey
 from minds.models import Mind
-from tests.helpers import KeyedClient, assert_error, make_key
+from tests.helpers import KeyedClient, admin_path, assert_error, make_key
 
 pytestmark = pytest.mark.django_db
 
@@ -491,9 +491,9 @@ def admin_client(client):
 def test_admin_shows_members_with_groups_and_profile_and_groups_with_roles(admin_client, staff, ann):
     listing = admin_client.get("/admin/accounts/member/").content.decode()
     assert "ann@example.com" in listing and "Staff" in listing
-    page = admin_client.get(f"/admin/accounts/member/{ann['id']}/change/").content.decode()
+    page = admin_client.get(admin_path("accounts/member", ann["id"])).content.decode()
     assert "Runs the support team." in page and "https://example.com/ann.png" in page
-    group_page = admin_client.get(f"/admin/accounts/group/{staff.id}/change/").content.decode()
+    group_page = admin_client.get(admin_path("accounts/group", staff.id)).content.decode()
     for role in ROLES:
         assert f'value="{role.id}"' in group_page
     checked = re.findall(r'value="(role_\w+)" id="id_roles_\d" checked', group_page)
@@ -503,14 +503,14 @@ def test_admin_shows_members_with_groups_and_profile_and_groups_with_roles(admin
 
 def test_admin_group_roles_are_a_choice_of_the_fixed_roles(admin_client, workspace, staff):
     response = admin_client.post(
-        f"/admin/accounts/group/{staff.id}/change/",
+        admin_path("accounts/group", staff.id),
         {"name": "Staff", "roles": ["role_analyst", "role_member"]},
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     staff.refresh_from_db()
     assert staff.roles == ["role_analyst", "role_member"]
     refused = admin_client.post(
-        f"/admin/accounts/group/{staff.id}/change/", {"name": "Staff", "roles": ["role_god"]}
+        admin_path("accounts/group", staff.id), {"name": "Staff", "roles": ["role_god"]}
     )
     assert refused.status_code == 200 and "role_god" in refused.content.decode()
     staff.refresh_from_db()
@@ -520,7 +520,7 @@ def test_admin_group_roles_are_a_choice_of_the_fixed_roles(admin_client, workspa
 def test_admin_member_cannot_join_another_workspaces_group(admin_client, workspace, other_workspace, ann):
     foreign = Group.objects.create(workspace=other_workspace, name="Foreign")
     response = admin_client.post(
-        f"/admin/accounts/member/{ann['id']}/change/",
+        admin_path("accounts/member", ann["id"]),
         {"email": "ann@example.com", "name": "Ann Lee", "tags": '["support"]', "groups": [foreign.id]},
     )
     assert response.status_code == 200 and "another workspace" in response.content.decode()
@@ -529,9 +529,9 @@ def test_admin_member_cannot_join_another_workspaces_group(admin_client, workspa
 
 def test_admin_keeps_an_api_users_identity_and_its_deletion_goes_through_the_key(admin_client, workspace):
     _, other_key = keyed(workspace)
-    page = admin_client.get(f"/admin/accounts/member/{other_key.member_id}/change/").content.decode()
+    page = admin_client.get(admin_path("accounts/member", other_key.member_id)).content.decode()
     assert 'name="email"' not in page and 'name="first_name"' not in page
-    assert admin_client.get(f"/admin/accounts/member/{other_key.member_id}/delete/").status_code == 403
+    assert admin_client.get(admin_path("accounts/member", other_key.member_id, "delete")).status_code == 403
     admin_client.post(
         "/admin/accounts/member/",
         {"action": "delete_selected", "_selected_action": [other_key.member_id], "post": "yes"},
@@ -603,7 +603,10 @@ def test_deleting_a_group_in_the_admin_takes_it_out_of_minds(admin_client, works
         visibility="groups",
         allowed_group_ids=[staff.id, support.id],
     )
-    assert admin_client.post(f"/admin/accounts/group/{staff.id}/delete/", {"post": "yes"}).status_code == 302
+    assert (
+        admin_client.post(admin_path("accounts/group", staff.id, "delete"), {"post": "yes"}).status_code
+        == 302
+    )
     mind.refresh_from_db()
     assert mind.allowed_group_ids == [support.id]
     admin_client.post(

@@ -7,7 +7,7 @@ import pytest
 
 from accounts.models import AuditLog
 from minds.models import Mind
-from tests.helpers import KeyedClient, assert_error, make_key
+from tests.helpers import KeyedClient, admin_path, assert_error, make_key
 from tools.models import Tool
 from tools.secrets import headers_decrypt
 
@@ -296,7 +296,7 @@ def admin_form(tool: dict, **overrides) -> dict:
 
 def test_the_admin_never_shows_a_secret_value_and_sets_them_write_only(api, mind, admin_client):
     tool = create(api, mind, http_body())
-    page_url = f"/admin/tools/tool/{tool['id']}/change/"
+    page_url = admin_path("tools/tool", tool["id"])
     page = admin_client.get(page_url)
     assert page.status_code == 200 and "Authorization" in page.content.decode()
     assert SECRET not in page.content.decode()
@@ -329,5 +329,5 @@ def test_the_admin_never_shows_a_secret_value_and_sets_them_write_only(api, mind
     assert headers_decrypt(row.secret_headers_ciphertext)["X-Admin"] == "admin-secret-42"
     garbled = admin_client.post(page_url, admin_form(tool, secret_headers=f"Authorization: {SECRET}"))
     assert garbled.status_code == 200 and SECRET not in garbled.content.decode()
-    deleted = admin_client.post(f"/admin/tools/tool/{tool['id']}/delete/", {"post": "yes"})
+    deleted = admin_client.post(admin_path("tools/tool", tool["id"], "delete"), {"post": "yes"})
     assert deleted.status_code == 302 and not Tool.objects.filter(pk=tool["id"]).exists()
