@@ -2,8 +2,9 @@
 
 Scores are 0–1 and comparable across queries, so `threshold` really filters:
 
-- vector: cosine similarity of query and passage embeddings (1 − cosine distance, clipped to 0–1), from the HNSW
-  index filtered to the mind first (pgvector iterative index scans, so a filtered search still fills `limit`).
+- vector: cosine similarity of query and passage embeddings (1 − cosine distance, clipped to 0–1). A scope of up to
+  EXACT_SEARCH_MAX_CHUNKS is searched exactly; a larger one through the HNSW index filtered to the scope (pgvector
+  iterative index scans, so a filtered search still fills `limit`, and an exact search if it does not).
 - hybrid: a candidate pool of CANDIDATES passages from each side — vector and PostgreSQL full-text
   (`ts_rank` with length normalisation over an OR of the query's stemmed terms) — independent of `limit`; each
   candidate gets `score = 0.85 × similarity + 0.15 × text` where `text` is its full-text rank divided by the best
@@ -29,6 +30,11 @@ from minds.models import Mind
 CANDIDATES = 50
 # HNSW candidate list size per search (pgvector's default is 40): higher finds more of the true nearest neighbours.
 EF_SEARCH = 200
+# A scope of up to this many chunks is searched exactly (every distance computed): its true nearest passages, in
+# about the time an index scan takes at this size (bench/retrieval.py). The HNSW graph is approximate, and between
+# vacuums, after the same rows were updated a few times (a re-embed, a re-sync), a filtered scan of a small scope
+# was seen to return fewer live rows than it held.
+EXACT_SEARCH_MAX_CHUNKS = 10_000
 TEXT_SCAN_CAP = 200  # passages containing every query term that are ranked (the planner keeps the GIN index)
 VECTOR_WEIGHT = 0.85
 TEXT_WEIGHT = 0.15
@@ -86,23 +92,62 @@ def _vector_literal(vector: list[float]) -> str:
 
 
 def _vector_candidates(scope: KnowledgeScope, vector: list[float], limit: int) -> dict[str, float]:
+    """The `limit` passages of the scope nearest to `vector`: exactly for a scope of up to EXACT_SEARCH_MAX_CHUNKS,
+    through the HNSW index above that, and exactly again when the index returns fewer than asked for."""
+    params = {"vector": _vector_literal(vector), "limit": limit, **scope.params()}
     with transaction.atomic(), connection.cursor() as cursor:
-        # SET LOCAL: only for this transaction, so pooled connections are not left altered.
-        cursor.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, limit)}")
-        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        cursor.execute(
-            f"""
+        rows = None
+        if _holds_more_chunks_than(cursor, scope, EXACT_SEARCH_MAX_CHUNKS):
+            rows = _approximate_nearest(cursor, params)
+        if rows is None or len(rows) < limit:
+            # Fewer than `limit` from the index: its graph missed live rows of the scope, or fewer than `limit` of
+            # them are ready. The exact search answers right in both cases.
+            rows = _exact_nearest(cursor, params)
+    # relaxed_order may return neighbours slightly out of order; the caller sorts by score.
+    return {chunk_id: max(0.0, min(1.0, 1.0 - float(distance))) for chunk_id, distance in rows}
+
+
+def _holds_more_chunks_than(cursor, scope: KnowledgeScope, count: int) -> bool:
+    # Counts at most count + 1 rows, through the owner indexes: a few milliseconds whatever the scope's size.
+    cursor.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM knowledge_chunk c WHERE {OWNED} LIMIT %(cap)s) AS scoped",
+        {"cap": count + 1, **scope.params()},
+    )
+    return cursor.fetchone()[0] > count
+
+
+def _approximate_nearest(cursor, params: dict) -> list[tuple[str, float]]:
+    # SET LOCAL: only for this transaction, so pooled connections are not left altered.
+    cursor.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, params['limit'])}")
+    cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+    cursor.execute(
+        f"""
+        SELECT c.id, c.embedding <=> %(vector)s::vector AS distance
+        FROM knowledge_chunk c JOIN knowledge_source s ON s.id = c.source_id
+        WHERE {OWNED} AND s.status = 'ready'
+        ORDER BY c.embedding <=> %(vector)s::vector
+        LIMIT %(limit)s
+        """,
+        params,
+    )
+    return cursor.fetchall()
+
+
+def _exact_nearest(cursor, params: dict) -> list[tuple[str, float]]:
+    # Every distance of the scope computed in a materialized CTE, then sorted: the planner cannot turn this ORDER BY
+    # into an HNSW index scan, whatever its statistics say about the scope's size.
+    cursor.execute(
+        f"""
+        WITH scored AS MATERIALIZED (
             SELECT c.id, c.embedding <=> %(vector)s::vector AS distance
             FROM knowledge_chunk c JOIN knowledge_source s ON s.id = c.source_id
             WHERE {OWNED} AND s.status = 'ready'
-            ORDER BY c.embedding <=> %(vector)s::vector
-            LIMIT %(limit)s
-            """,
-            {"vector": _vector_literal(vector), "limit": limit, **scope.params()},
         )
-        rows = cursor.fetchall()
-    # relaxed_order may return neighbours slightly out of order; the caller sorts by score.
-    return {chunk_id: max(0.0, min(1.0, 1.0 - float(distance))) for chunk_id, distance in rows}
+        SELECT id, distance FROM scored ORDER BY distance LIMIT %(limit)s
+        """,
+        params,
+    )
+    return cursor.fetchall()
 
 
 def _text_candidates(scope: KnowledgeScope, query: str, limit: int, pool: list[str]) -> dict[str, float]:

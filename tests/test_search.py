@@ -1,8 +1,14 @@
-"""Search modes, threshold semantics, limits, isolation between minds and workspaces, the search rate limit."""
+"""Search modes, threshold semantics, limits, isolation between minds and workspaces, exact and index vector
+search, the search rate limit."""
 
+import numpy as np
 import pytest
+from django.db import connection
 
+from knowledge import search as search_module
+from knowledge.embeddings import get_embedder
 from knowledge.extractors.base import Segment
+from knowledge.models import Chunk
 from knowledge.search import search_chunks
 from minds.models import Mind
 from tests.corpus_minds import ready_source
@@ -98,15 +104,27 @@ def test_search_sees_only_ready_sources_of_that_mind(api, mind, workspace, other
     )
 
 
-def test_filtered_vector_search_fills_the_limit_among_many_other_minds(workspace, mind):
-    # Many more chunks in another mind than in this one: the filtered HNSW scan must still return `limit` hits.
+def crowded_mind(workspace, mind) -> None:
+    """A crowd mind of 3,000 passages nearer to "lighthouse lens" than any of `mind`'s 6 harbour-log passages.
+
+    Their vectors are the query's plus noise (embedding 3,000 texts would take a minute): far more close
+    neighbours outside the mind than ef_search, so a filtered index scan has to go on past them."""
     crowd = Mind.objects.create(workspace=workspace, name="Crowd", slug="crowd-search")
-    # One page each, so each fact is its own chunk: 400 close neighbours outside the mind, more than ef_search.
-    facts = [
-        Segment(f"Lighthouse lens fact {i}: the beam rotates every {i % 9 + 1} seconds.", page=i + 1)
-        for i in range(400)
-    ]
-    ready_source(crowd, "Crowd", facts)
+    source = ready_source(crowd, "Crowd", ["Lighthouse lens facts."])
+    near = np.asarray(get_embedder().embed_query("lighthouse lens")) + np.random.default_rng(0).normal(
+        0, 0.02, (3000, 384)
+    )
+    Chunk.objects.bulk_create(
+        Chunk(
+            workspace_id=workspace.id,
+            mind=crowd,
+            source=source,
+            ordinal=1 + i,
+            content=f"Lighthouse lens fact {i}.",
+            embedding=(vector / np.linalg.norm(vector)).tolist(),
+        )
+        for i, vector in enumerate(near)
+    )
     ready_source(
         mind,
         "Harbour log",
@@ -115,8 +133,56 @@ def test_filtered_vector_search_fills_the_limit_among_many_other_minds(workspace
             for i in range(6)
         ],
     )
+
+
+def prefer_the_hnsw_index() -> None:
+    """Makes the planner take the HNSW index wherever it can, whatever its statistics (for this test's transaction)."""
+    with connection.cursor() as cursor:
+        for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+            cursor.execute(f"SET LOCAL {setting} = off")
+
+
+def exact_ranking(mind, query: str) -> list[str]:
+    vector = np.asarray(get_embedder().embed_query(query))
+    chunks = Chunk.objects.filter(mind=mind, source__status="ready")
+    return [c.id for c in sorted(chunks, key=lambda c: -float(np.asarray(c.embedding) @ vector))]
+
+
+@pytest.mark.parametrize("path", ["exact", "index"])
+def test_filtered_vector_search_fills_the_limit_among_many_other_minds(workspace, mind, monkeypatch, path):
+    # Many more chunks in another mind than in this one: the filtered scan must still return `limit` hits, both
+    # the exact one a mind of this size gets and the HNSW one a mind above EXACT_SEARCH_MAX_CHUNKS gets.
+    crowded_mind(workspace, mind)
+    if path == "index":
+        monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_CHUNKS", 0)
+        prefer_the_hnsw_index()
     hits = search_chunks(mind=mind, query="lighthouse lens", limit=5, threshold=0, mode="vector")
     assert len(hits) == 5 and all(h.chunk.mind_id == mind.id for h in hits)
+
+
+def index_scans_give_up_early() -> None:
+    with connection.cursor() as cursor:
+        # The iterative scan stops after its first ef_search candidates, all of them the crowd's.
+        cursor.execute("SET LOCAL hnsw.max_scan_tuples = 1")
+
+
+def test_a_small_scope_is_searched_exactly_whatever_the_index_would_return(workspace, mind):
+    # The HNSW graph is approximate: between vacuums, a filtered scan of a small mind was seen to miss its live
+    # rows (test_reembed's search found nothing in CI). A mind of up to EXACT_SEARCH_MAX_CHUNKS does not use it.
+    crowded_mind(workspace, mind)
+    prefer_the_hnsw_index()
+    index_scans_give_up_early()
+    hits = search_chunks(mind=mind, query="lighthouse lens", limit=5, threshold=0, mode="vector")
+    assert [h.chunk.id for h in hits] == exact_ranking(mind, "lighthouse lens")[:5]
+
+
+def test_an_index_scan_that_stops_short_falls_back_to_the_exact_search(workspace, mind, monkeypatch):
+    crowded_mind(workspace, mind)
+    monkeypatch.setattr(search_module, "EXACT_SEARCH_MAX_CHUNKS", 0)
+    prefer_the_hnsw_index()
+    index_scans_give_up_early()
+    hits = search_chunks(mind=mind, query="lighthouse lens", limit=5, threshold=0, mode="vector")
+    assert [h.chunk.id for h in hits] == exact_ranking(mind, "lighthouse lens")[:5]
 
 
 def test_scope_and_search_rate_limit(mind, workspace, settings):
