@@ -3,8 +3,8 @@
 Scores are 0–1 and comparable across queries, so `threshold` really filters:
 
 - vector: cosine similarity of query and passage embeddings (1 − cosine distance, clipped to 0–1). A scope of up to
-  EXACT_SEARCH_MAX_CHUNKS (2,000) is searched exactly; a larger one through the HNSW index filtered to the scope (pgvector
-  iterative index scans, so a filtered search still fills `limit`, and an exact search if it does not).
+  EXACT_SEARCH_MAX_CHUNKS (2,000) is searched exactly; a larger one through the HNSW index filtered to the scope
+  (pgvector iterative index scans, so a filtered search still fills `limit`, and an exact search if it does not).
 - hybrid: a candidate pool of CANDIDATES passages from each side — vector and PostgreSQL full-text
   (`ts_rank` with length normalisation over an OR of the query's stemmed terms) — independent of `limit`; each
   candidate gets `score = 0.85 × similarity + 0.15 × text` where `text` is its full-text rank divided by the best
