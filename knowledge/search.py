@@ -30,11 +30,11 @@ from minds.models import Mind
 CANDIDATES = 50
 # HNSW candidate list size per search (pgvector's default is 40): higher finds more of the true nearest neighbours.
 EF_SEARCH = 200
-# A scope of up to this many chunks is searched exactly (every distance computed): its true nearest passages, for
-# about the time of an index scan at this size (bench/retrieval.py, "Exact search of small scopes": 21 ms p50 at
-# 2,000 chunks; 47 ms at 10,000, where the index takes 13 ms). The HNSW graph is approximate, worst for a small scope
-# in a large index (recall@10 0.95 at 2,000 chunks), and between vacuums a filtered scan of a small mind was seen to
-# miss its live rows.
+# A scope of up to this many chunks is searched exactly (every distance computed): its true nearest passages, in
+# about the time of an index scan (bench/retrieval.py, "Exact search of small scopes": some 4 ms per 1,000 chunks,
+# 21 ms p50 at 2,000). The HNSW graph is approximate, worst for a small scope in a large index (recall@10 of a
+# 2,000-chunk mind 0.95 beside 40k chunks, 0.85 beside 260k), and between vacuums a filtered scan of a small mind was
+# seen to miss its live rows.
 EXACT_SEARCH_MAX_CHUNKS = 2_000
 TEXT_SCAN_CAP = 200  # passages containing every query term that are ranked (the planner keeps the GIN index)
 VECTOR_WEIGHT = 0.85
