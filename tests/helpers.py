@@ -65,7 +65,7 @@ class KeyedClient(Client):
 
 def admin_path(model: str, object_id: str, view: str = "change") -> str:
     """`/admin/<app>/<model>/<id>/<view>/` with the id quoted as the admin quotes it: a raw id holding `_3A` or `_5F`
-    would be read back as `:` or `_` and name another object (1 id in 200 of our random ones)."""
+    would be read back as `:` or `_` and name another object (about 1 in 190 of our random ids)."""
     return f"/admin/{model}/{quote(object_id)}/{view}/"
 
 
